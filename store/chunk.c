@@ -1,0 +1,90 @@
+/*
+ * chunk — see chunk.h.  The chunker is FastCDC-like without normalisation:
+ * no cut before CHUNK_MIN, a cut where 14 bits of the gear hash (bits 20-33,
+ * which depend on the last 34 bytes) are zero,
+ * a forced cut at CHUNK_MAX.
+ */
+#include "store/chunk.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t chunk_cut(const struct store *s, const uint8_t *p, size_t n, int final)
+{
+    const uint64_t mask = ((uint64_t)1 << CHUNK_AVG_BITS) - 1;
+    size_t limit = n < CHUNK_MAX ? n : CHUNK_MAX;
+    if (limit <= CHUNK_MIN)
+        return (final || n >= CHUNK_MAX) ? limit : 0;
+    uint64_t h = 0;
+    /* Warm the hash over the 64 bytes before the minimum cut point. */
+    for (size_t i = CHUNK_MIN - 64; i < limit; i++) {
+        h = (h << 1) + s->keys->gear[p[i]];
+        if (i >= CHUNK_MIN && (h & (mask << 20)) == 0)
+            return i + 1;
+    }
+    if (limit == CHUNK_MAX || final)
+        return limit;
+    return 0;
+}
+
+void chunk_id(const struct store *s, const uint8_t *p, size_t n,
+              uint8_t id[CHUNK_ID_BYTES])
+{
+    keys_hash(s->keys, KEYS_CHUNK_ID, p, n, id, CHUNK_ID_BYTES);
+}
+
+static void chunk_ad(const uint8_t id[CHUNK_ID_BYTES], uint8_t ad[4 + CHUNK_ID_BYTES])
+{
+    memcpy(ad, "chnk", 4);
+    memcpy(ad + 4, id, CHUNK_ID_BYTES);
+}
+
+int chunk_put(struct store *s, MDB_txn *txn, const uint8_t *p, size_t n,
+              uint8_t id[CHUNK_ID_BYTES])
+{
+    if (n > CHUNK_MAX)
+        return -EINVAL;
+    chunk_id(s, p, n, id);
+    MDB_val k = {CHUNK_ID_BYTES, id}, v;
+    int rc = mdb_get(txn, s->dbi[STORE_DB_CHUNKS], &k, &v);
+    if (rc == 0)
+        return 0; /* already stored: deduplicated */
+    if (rc != MDB_NOTFOUND)
+        return store_mdb_err(rc);
+    v.mv_size = n + KEYS_SEAL_OVERHEAD;
+    v.mv_data = NULL;
+    rc = mdb_put(txn, s->dbi[STORE_DB_CHUNKS], &k, &v, MDB_RESERVE);
+    if (rc)
+        return store_mdb_err(rc);
+    uint8_t ad[4 + CHUNK_ID_BYTES];
+    chunk_ad(id, ad);
+    keys_seal(s->keys, KEYS_CONTENT, ad, sizeof ad, p, n, v.mv_data);
+    return 0;
+}
+
+int chunk_get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
+              uint8_t *buf, size_t *n)
+{
+    MDB_val k = {CHUNK_ID_BYTES, (void *)id}, v;
+    int rc = mdb_get(txn, s->dbi[STORE_DB_CHUNKS], &k, &v);
+    if (rc)
+        return store_mdb_err(rc);
+    if (v.mv_size < KEYS_SEAL_OVERHEAD || v.mv_size - KEYS_SEAL_OVERHEAD > CHUNK_MAX)
+        return -EIO;
+    uint8_t ad[4 + CHUNK_ID_BYTES];
+    chunk_ad(id, ad);
+    size_t len = v.mv_size - KEYS_SEAL_OVERHEAD;
+    if (keys_open(s->keys, KEYS_CONTENT, ad, sizeof ad, v.mv_data, v.mv_size, buf) != 0) {
+        sodium_memzero(buf, len);
+        return -EIO;
+    }
+    uint8_t check[CHUNK_ID_BYTES];
+    chunk_id(s, buf, len, check);
+    if (sodium_memcmp(check, id, CHUNK_ID_BYTES) != 0) {
+        sodium_memzero(buf, len);
+        return -EIO;
+    }
+    *n = len;
+    return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * chunk — encrypted, deduplicated content chunks.
+ *
+ * A document's content is cut into chunks by a content-defined chunker (a
+ * gear rolling hash whose table is derived from a store key, so boundaries
+ * are the same for the same content inside one store and unpredictable
+ * outside it).  A chunk is named by a keyed BLAKE2b-256 of its plaintext
+ * (key KEYS_CHUNK_ID): identical chunks inside a store are stored once.
+ * Database "chunks" maps that 32-byte id to the chunk sealed under
+ * KEYS_CONTENT with AD "chnk" || id, so a chunk cannot be moved to another
+ * id; reading also checks that the plaintext hashes to its id.  Chunks are
+ * never overwritten or deleted.
+ */
+#ifndef CASEFS_CHUNK_H
+#define CASEFS_CHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define CHUNK_ID_BYTES 32
+#define CHUNK_MIN (4u * 1024)
+#define CHUNK_AVG_BITS 14 /* average chunk about 16 KiB */
+#define CHUNK_MAX (64u * 1024)
+
+/* Length of the first chunk of p[0..n).  When no boundary lies in it and n
+ * is less than CHUNK_MAX: returns n if `final` (end of the content), else 0
+ * (give me more bytes). */
+size_t chunk_cut(const struct store *s, const uint8_t *p, size_t n, int final);
+
+/* Computes the id of p[0..n). */
+void chunk_id(const struct store *s, const uint8_t *p, size_t n,
+              uint8_t id[CHUNK_ID_BYTES]);
+
+/* Stores p[0..n) (n <= CHUNK_MAX) unless a chunk with its id exists; sets id.
+ * 0, -ENOSPC, -EIO. */
+int chunk_put(struct store *s, MDB_txn *txn, const uint8_t *p, size_t n,
+              uint8_t id[CHUNK_ID_BYTES]);
+
+/* Reads chunk id into buf (CHUNK_MAX bytes); *n its length.
+ * 0; -ENOENT missing; -EIO altered or not matching its id (no data is
+ * returned then). */
+int chunk_get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
+              uint8_t *buf, size_t *n);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * doc — the working content of an open document.
+ *
+ * While a document is open, all its handles share one struct doc, as on a
+ * local filesystem: a reader sees a writer's bytes at once.  The content is
+ * the document's current version (its chunk list, read and decrypted on
+ * demand) overlaid with dirty pages of DOC_PAGE bytes written since.
+ * doc_commit streams the whole content through the chunker, stores new
+ * chunks, and — unless the content equals the current version — appends
+ * the next version, updates the node and appends a "version" log entry, all
+ * in one transaction.  After a commit the pages are dropped and the new
+ * version becomes the base.
+ *
+ * Memory: dirty pages are held in memory until the commit (a document
+ * being rewritten costs its size in memory until it is closed).
+ *
+ * Locking: each doc has its own mutex; doc functions take it.  doc_commit
+ * begins a write transaction while holding it, so a caller that holds a
+ * write transaction must never call into a doc.
+ */
+#ifndef CASEFS_DOC_H
+#define CASEFS_DOC_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store/store.h"
+#include "store/version.h"
+
+#define DOC_PAGE (64u * 1024)
+/* Largest document size accepted (1 TiB). */
+#define DOC_SIZE_MAX ((uint64_t)1 << 40)
+
+struct doc {
+    uint64_t node;
+    pthread_mutex_t mu;
+    int refs;     /* handles sharing this doc (owner: the table in tree) */
+    int readonly; /* a retained version opened through .versions */
+    int orphaned; /* its document was replaced by a rename (tree.c) */
+    struct version base;
+    uint64_t *starts; /* starts[i]: offset of base chunk i; starts[n] = size */
+    uint64_t size;
+    uint64_t base_limit; /* base content is valid below this offset */
+    uint8_t **pages;
+    size_t npages;
+    int dirty;
+    int64_t write_sec; /* time of the last write since the commit, 0 none */
+    uint32_t write_nsec;
+    /* one decrypted chunk */
+    uint8_t *cache;
+    int cache_index; /* -1: empty */
+};
+
+/* Creates a doc over version `number` of node (0: empty content).  The
+ * transaction may be read-only.  0, -EIO (tampered version record), -ENOMEM. */
+int doc_new(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
+            struct doc **out);
+void doc_free(struct doc *d);
+
+/* Reads up to len bytes at off.  Returns the count (0 at end) or -EIO when
+ * a chunk fails authentication (no data of it is returned). */
+ssize_t doc_read(struct store *s, struct doc *d, void *buf, size_t len, uint64_t off);
+/* Writes len bytes at off, extending the document.  Returns len, -EFBIG,
+ * -ENOMEM, -EIO, or -EROFS for a retained version. */
+ssize_t doc_write(struct store *s, struct doc *d, const void *buf, size_t len,
+                  uint64_t off);
+/* Sets the size; bytes past the old end read as zeros. 0 or errors above. */
+int doc_truncate(struct store *s, struct doc *d, uint64_t size);
+/* Current size. */
+uint64_t doc_size(struct doc *d);
+/* Marks the content as changed so the next commit compares it (a new,
+ * empty document is a change). */
+void doc_touch(struct doc *d);
+
+/* Commits the working content as the node's next version when it differs
+ * from the current one.  path is logged.  *committed (may be NULL) is set
+ * to the new version number, or 0 when nothing was committed.
+ * 0, -ENOSPC (nothing stored; the content stays dirty), -EIO. */
+int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
+               const char *path, uint32_t *committed);
+
+/* Reloads the base after another operation gave the node a new version
+ * (only when not dirty). */
+int doc_rebase(struct store *s, struct doc *d);
+
+#endif

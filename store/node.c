@@ -1,0 +1,250 @@
+/*
+ * node — see node.h.
+ */
+#include "store/node.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/codec.h"
+#include <stdio.h>
+
+#define NODE_RECORD_VERSION 1
+
+static void node_key(uint64_t id, uint8_t key[8])
+{
+    codec_be64_put(key, id);
+}
+
+int node_decode(const uint8_t *p, size_t n, uint64_t id, struct node *out)
+{
+    struct codec_reader r;
+    memset(out, 0, sizeof *out);
+    codec_reader_init(&r, p, n);
+    if (codec_get_u8(&r) != NODE_RECORD_VERSION)
+        return -EIO;
+    out->id = id;
+    out->parent = codec_get_u64(&r);
+    out->type = codec_get_u8(&r);
+    out->state = codec_get_u8(&r);
+    out->transient = codec_get_u8(&r);
+    out->mode = codec_get_u32(&r);
+    out->uid = codec_get_u32(&r);
+    out->gid = codec_get_u32(&r);
+    out->mtime_sec = codec_get_i64(&r);
+    out->mtime_nsec = codec_get_u32(&r);
+    out->ctime_sec = codec_get_i64(&r);
+    out->ctime_nsec = codec_get_u32(&r);
+    out->btime_sec = codec_get_i64(&r);
+    out->btime_nsec = codec_get_u32(&r);
+    out->version = codec_get_u32(&r);
+    out->size = codec_get_u64(&r);
+    out->origin = codec_get_u64(&r);
+    out->request = codec_get_u64(&r);
+    out->name = codec_get_str(&r, NODE_NAME_MAX);
+    uint8_t has_reason = codec_get_u8(&r);
+    if (has_reason)
+        out->reason = codec_get_str(&r, NODE_REASON_MAX);
+    if (!codec_reader_ok(&r) || (out->type != NODE_DIR && out->type != NODE_FILE) ||
+        out->state > NODE_RETRACTED || out->mtime_nsec >= 1000000000u ||
+        out->ctime_nsec >= 1000000000u || out->btime_nsec >= 1000000000u) {
+        node_clear(out);
+        return -EIO;
+    }
+    return 0;
+}
+
+int node_get(struct store *s, MDB_txn *txn, uint64_t id, struct node *out)
+{
+    uint8_t key[8], *p;
+    size_t n;
+    node_key(id, key);
+    int rc = store_record_get(s, txn, STORE_DB_NODES, key, 8, KEYS_RECORD, &p, &n);
+    if (rc)
+        return rc;
+    rc = node_decode(p, n, id, out);
+    sodium_memzero(p, n);
+    free(p);
+    return rc;
+}
+
+int node_put(struct store *s, MDB_txn *txn, const struct node *n)
+{
+    struct codec_writer w = {0};
+    codec_put_u8(&w, NODE_RECORD_VERSION);
+    codec_put_u64(&w, n->parent);
+    codec_put_u8(&w, n->type);
+    codec_put_u8(&w, n->state);
+    codec_put_u8(&w, n->transient);
+    codec_put_u32(&w, n->mode);
+    codec_put_u32(&w, n->uid);
+    codec_put_u32(&w, n->gid);
+    codec_put_i64(&w, n->mtime_sec);
+    codec_put_u32(&w, n->mtime_nsec);
+    codec_put_i64(&w, n->ctime_sec);
+    codec_put_u32(&w, n->ctime_nsec);
+    codec_put_i64(&w, n->btime_sec);
+    codec_put_u32(&w, n->btime_nsec);
+    codec_put_u32(&w, n->version);
+    codec_put_u64(&w, n->size);
+    codec_put_u64(&w, n->origin);
+    codec_put_u64(&w, n->request);
+    codec_put_str(&w, n->name);
+    codec_put_u8(&w, n->reason ? 1 : 0);
+    if (n->reason)
+        codec_put_str(&w, n->reason);
+    int rc = codec_writer_status(&w);
+    if (rc == 0) {
+        uint8_t key[8];
+        node_key(n->id, key);
+        rc = store_record_put(s, txn, STORE_DB_NODES, key, 8, KEYS_RECORD, w.data, w.len);
+    }
+    codec_writer_free(&w);
+    return rc;
+}
+
+void node_clear(struct node *n)
+{
+    free(n->name);
+    free(n->reason);
+    n->name = NULL;
+    n->reason = NULL;
+}
+
+int node_new_id(struct store *s, MDB_txn *txn, uint64_t *out)
+{
+    int rc = store_counter_next(s, txn, "next-node", out);
+    if (rc == 0 && *out <= NODE_ROOT) /* ids below and at the root are reserved */
+        rc = store_counter_next(s, txn, "next-node", out);
+    return rc;
+}
+
+int node_root_create(struct store *s, MDB_txn *txn, uint32_t uid, uint32_t gid)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct node root = {
+        .id = NODE_ROOT,
+        .parent = NODE_ROOT,
+        .type = NODE_DIR,
+        .state = NODE_LIVE,
+        .mode = 0040755,
+        .uid = uid,
+        .gid = gid,
+        .mtime_sec = now.tv_sec,
+        .mtime_nsec = (uint32_t)now.tv_nsec,
+        .ctime_sec = now.tv_sec,
+        .ctime_nsec = (uint32_t)now.tv_nsec,
+        .btime_sec = now.tv_sec,
+        .btime_nsec = (uint32_t)now.tv_nsec,
+        .name = "",
+    };
+    uint64_t first;
+    int rc = node_new_id(s, txn, &first); /* consumes the root's id */
+    return rc ? rc : node_put(s, txn, &root);
+}
+
+static void dirent_key(struct store *s, uint64_t parent, const char *name,
+                       uint8_t key[NODE_DIRENT_KEY_BYTES])
+{
+    size_t n = strlen(name);
+    uint8_t buf[8 + NODE_NAME_MAX + 1];
+    codec_be64_put(key, parent);
+    codec_be64_put(buf, parent);
+    if (n > NODE_NAME_MAX)
+        n = NODE_NAME_MAX + 1; /* never matches a stored name */
+    memcpy(buf + 8, name, n);
+    keys_hash(s->keys, KEYS_NAME_ID, buf, 8 + n, key + 8, NODE_ID_HASH_BYTES);
+}
+
+int dirent_get(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
+               uint64_t *id)
+{
+    uint8_t key[NODE_DIRENT_KEY_BYTES];
+    dirent_key(s, parent, name, key);
+    MDB_val k = {sizeof key, key}, v;
+    int rc = mdb_get(txn, s->dbi[STORE_DB_DIRENTS], &k, &v);
+    if (rc)
+        return store_mdb_err(rc);
+    if (v.mv_size != 8)
+        return -EIO;
+    *id = codec_be64_get(v.mv_data);
+    return 0;
+}
+
+int dirent_put(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
+               uint64_t id)
+{
+    uint8_t key[NODE_DIRENT_KEY_BYTES], val[8];
+    dirent_key(s, parent, name, key);
+    codec_be64_put(val, id);
+    MDB_val k = {sizeof key, key}, v = {8, val};
+    return store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_DIRENTS], &k, &v, 0));
+}
+
+int dirent_del(struct store *s, MDB_txn *txn, uint64_t parent, const char *name)
+{
+    uint8_t key[NODE_DIRENT_KEY_BYTES];
+    dirent_key(s, parent, name, key);
+    MDB_val k = {sizeof key, key};
+    return store_mdb_err(mdb_del(txn, s->dbi[STORE_DB_DIRENTS], &k, NULL));
+}
+
+int node_children(struct store *s, MDB_txn *txn, uint64_t parent, node_each_fn fn,
+                  void *arg)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[STORE_DB_DIRENTS], &c);
+    if (rc)
+        return store_mdb_err(rc);
+    uint8_t prefix[8];
+    codec_be64_put(prefix, parent);
+    MDB_val k = {8, prefix}, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    int result = 0;
+    while (rc == 0) {
+        if (k.mv_size != NODE_DIRENT_KEY_BYTES || memcmp(k.mv_data, prefix, 8) != 0)
+            break;
+        if (v.mv_size != 8) {
+            result = -EIO;
+            break;
+        }
+        struct node child;
+        result = node_get(s, txn, codec_be64_get(v.mv_data), &child);
+        if (result)
+            break;
+        result = fn(&child, arg);
+        node_clear(&child);
+        if (result)
+            break;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (result == 0 && rc != 0 && rc != MDB_NOTFOUND)
+        result = store_mdb_err(rc);
+    return result;
+}
+
+/* Builds the path of node id from its parents (for log entries). */
+void node_path(struct store *s, MDB_txn *txn, uint64_t id, char *out, size_t len)
+{
+    char *names[NODE_DEPTH_MAX];
+    int n = 0;
+    struct node nd;
+    while (id != NODE_ROOT && n < NODE_DEPTH_MAX && node_get(s, txn, id, &nd) == 0) {
+        names[n++] = nd.name;
+        nd.name = NULL;
+        id = nd.parent;
+        node_clear(&nd);
+    }
+    size_t pos = 0;
+    out[0] = '\0';
+    for (int i = n - 1; i >= 0; i--) {
+        int w = snprintf(out + pos, len - pos, "%s%s", pos ? "/" : "", names[i]);
+        if (w > 0 && (size_t)w < len - pos)
+            pos += (size_t)w;
+        free(names[i]);
+    }
+}

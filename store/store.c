@@ -1,0 +1,442 @@
+/*
+ * store — see store.h.  Opening is split in two (store_unlock, store_open)
+ * so that `casefs mount` can check the passphrase in the foreground, then
+ * fork, and open the LMDB environment only in the process that uses it.
+ */
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "store/codec.h"
+#include "store/log.h"
+#include "store/node.h"
+
+static const char *const DB_NAMES[STORE_DB_COUNT] = {
+    "meta", "nodes", "dirents", "versions", "chunks", "retractions", "log",
+};
+/* Four-byte tags bound into every sealed record's associated data. */
+static const char *const DB_TAGS[STORE_DB_COUNT] = {
+    "meta", "node", "dent", "vers", "chnk", "retr", "logv",
+};
+
+#define META_FORMAT "format"
+#define META_WRAPPED "wrapped-key"
+
+void store_actor_fill(struct store_actor *a, uint32_t uid, uint32_t gid, uint32_t pid)
+{
+    memset(a, 0, sizeof *a);
+    a->uid = uid;
+    a->gid = gid;
+    a->pid = pid;
+    a->ngroups = -1;
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
+        snprintf(a->user, sizeof a->user, "%s", res->pw_name);
+    else
+        snprintf(a->user, sizeof a->user, "%u", uid);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%u/comm", pid);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fgets(a->process, sizeof a->process, f))
+            a->process[strcspn(a->process, "\n")] = '\0';
+        fclose(f);
+    }
+}
+
+void store_actor_self(struct store_actor *a)
+{
+    store_actor_fill(a, (uint32_t)getuid(), (uint32_t)getgid(), (uint32_t)getpid());
+}
+
+int store_mdb_err(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return -ENOENT;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+        return -ENOSPC;
+    case ENOMEM:
+        return -ENOMEM;
+    case EACCES:
+        return -EACCES;
+    default:
+        return -EIO;
+    }
+}
+
+static int env_open(const char *dir, unsigned flags, MDB_env **out)
+{
+    MDB_env *env;
+    int rc = mdb_env_create(&env);
+    if (rc)
+        return store_mdb_err(rc);
+    mdb_env_set_maxdbs(env, STORE_DB_COUNT + 4);
+    mdb_env_set_mapsize(env, STORE_MAP_SIZE);
+    mdb_env_set_maxreaders(env, 256);
+    unsigned envflags = MDB_NOTLS | MDB_NOMETASYNC;
+    if (flags & STORE_OPEN_RDONLY)
+        envflags |= MDB_RDONLY;
+    rc = mdb_env_open(env, dir, envflags, 0600);
+    if (rc) {
+        mdb_env_close(env);
+        return rc == ENOENT ? -ENOENT : store_mdb_err(rc);
+    }
+    /* Reader slots left by a killed process would pin old pages forever. */
+    int dead = 0;
+    mdb_reader_check(env, &dead);
+    *out = env;
+    return 0;
+}
+
+static int dir_has_store(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int store_probe(const char *dir, uint32_t *found)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || !dir_has_store(dir))
+        return -ENOENT;
+    MDB_env *env;
+    int rc = env_open(dir, STORE_OPEN_RDONLY, &env);
+    if (rc)
+        return rc == -ENOENT ? -ENOENT : -EIO;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, DB_NAMES[STORE_DB_META], 0, &dbi);
+        MDB_val k = {strlen(META_FORMAT), (void *)META_FORMAT}, v;
+        if (rc == 0)
+            rc = mdb_get(txn, dbi, &k, &v);
+        if (rc == 0) {
+            if (v.mv_size != 4) {
+                rc = -EPROTO;
+                if (found)
+                    *found = 0;
+            } else {
+                uint32_t ver = codec_be32_get(v.mv_data);
+                if (found)
+                    *found = ver;
+                rc = ver == STORE_FORMAT_VERSION ? 0 : -EPROTO;
+            }
+        } else {
+            rc = -EIO;
+        }
+        mdb_txn_abort(txn);
+    } else {
+        rc = -EIO;
+    }
+    mdb_env_close(env);
+    return rc;
+}
+
+int store_unlock(const char *dir, const char *pass, size_t len, struct keys **out)
+{
+    int rc = store_probe(dir, NULL);
+    if (rc)
+        return rc;
+    if (keys_init())
+        return -EIO;
+    MDB_env *env;
+    rc = env_open(dir, STORE_OPEN_RDONLY, &env);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    struct keys_wrapped w;
+    rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, DB_NAMES[STORE_DB_META], 0, &dbi);
+        MDB_val k = {strlen(META_WRAPPED), (void *)META_WRAPPED}, v;
+        if (rc == 0)
+            rc = mdb_get(txn, dbi, &k, &v);
+        if (rc == 0)
+            rc = keys_wrapped_decode(v.mv_data, v.mv_size, &w) ? -EIO : 0;
+        else
+            rc = -EIO;
+        mdb_txn_abort(txn);
+    } else {
+        rc = -EIO;
+    }
+    mdb_env_close(env);
+    if (rc)
+        return rc;
+    return keys_unwrap(&w, pass, len, out);
+}
+
+static int store_open_env(const char *dir, struct keys *keys, unsigned flags, int create,
+                          struct store **out)
+{
+    struct store *s = calloc(1, sizeof *s);
+    if (!s) {
+        keys_free(keys);
+        return -ENOMEM;
+    }
+    s->keys = keys;
+    s->dir = strdup(dir);
+    int rc = s->dir ? env_open(dir, flags, &s->env) : -ENOMEM;
+    if (rc) {
+        store_close(s);
+        return rc;
+    }
+    MDB_txn *txn;
+    rc = mdb_txn_begin(s->env, NULL, (flags & STORE_OPEN_RDONLY) ? MDB_RDONLY : 0, &txn);
+    for (int i = 0; rc == 0 && i < STORE_DB_COUNT; i++)
+        rc = mdb_dbi_open(txn, DB_NAMES[i], create ? MDB_CREATE : 0, &s->dbi[i]);
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else if (txn)
+        mdb_txn_abort(txn);
+    if (rc) {
+        store_close(s);
+        return rc == MDB_NOTFOUND ? -EIO : store_mdb_err(rc);
+    }
+    *out = s;
+    return 0;
+}
+
+int store_open(const char *dir, struct keys *keys, unsigned flags, struct store **out)
+{
+    int rc = store_probe(dir, NULL);
+    if (rc) {
+        keys_free(keys);
+        return rc;
+    }
+    return store_open_env(dir, keys, flags, 0, out);
+}
+
+int store_dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    int entries = 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            entries++;
+    closedir(d);
+    return entries;
+}
+
+int store_dir_claim(const char *dir)
+{
+    if (mkdir(dir, 0700) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return -errno;
+    int n = store_dir_entries(dir);
+    return n < 0 ? n : n > 0 ? -EEXIST : 0;
+}
+
+int store_create(const char *dir, const char *pass, size_t len,
+                 const struct store_actor *actor)
+{
+    if (len == 0)
+        return -EINVAL;
+    if (keys_init())
+        return -EIO;
+    int rc = store_dir_claim(dir);
+    if (rc)
+        return rc;
+    struct keys *k;
+    rc = keys_new_random(&k);
+    if (rc)
+        return rc;
+    struct keys_wrapped w;
+    rc = keys_wrap(k, pass, len, STORE_PWHASH_OPSLIMIT, STORE_PWHASH_MEMLIMIT, &w);
+    if (rc) {
+        keys_free(k);
+        return rc;
+    }
+    struct store *s;
+    rc = store_open_env(dir, k, 0, 1, &s);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    rc = store_txn_begin(s, 0, &txn);
+    if (rc == 0) {
+        uint8_t fmt[4], wrapped[KEYS_WRAPPED_BYTES];
+        codec_be32_put(fmt, STORE_FORMAT_VERSION);
+        keys_wrapped_encode(&w, wrapped);
+        MDB_val k1 = {strlen(META_FORMAT), (void *)META_FORMAT}, v1 = {4, fmt};
+        MDB_val k2 = {strlen(META_WRAPPED), (void *)META_WRAPPED},
+                v2 = {sizeof wrapped, wrapped};
+        rc = store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_META], &k1, &v1, 0));
+        if (rc == 0)
+            rc = store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_META], &k2, &v2, 0));
+        if (rc == 0)
+            rc = node_root_create(s, txn, actor->uid, actor->gid);
+        if (rc == 0)
+            rc = log_append(s, txn, actor, "init", "", 0, 0, "store created");
+        if (rc == 0)
+            rc = store_txn_commit(s, txn);
+        else
+            store_txn_abort(txn);
+    }
+    if (rc == 0)
+        rc = store_sync(s);
+    store_close(s);
+    return rc;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    if (s->env) {
+        mdb_env_sync(s->env, 1);
+        mdb_env_close(s->env);
+    }
+    keys_free(s->keys);
+    free(s->dir);
+    free(s);
+}
+
+int store_sync(struct store *s)
+{
+    return mdb_env_sync(s->env, 1) ? -EIO : 0;
+}
+
+int store_txn_begin(struct store *s, int rdonly, MDB_txn **txn)
+{
+    *txn = NULL;
+    return store_mdb_err(mdb_txn_begin(s->env, NULL, rdonly ? MDB_RDONLY : 0, txn));
+}
+
+/* LMDB reports a short write as EIO; on a full disk that is ENOSPC. */
+static int disk_full_or(struct store *s, int rc)
+{
+    struct statvfs st;
+    if (rc == -EIO && statvfs(s->dir, &st) == 0 &&
+        (uint64_t)st.f_bavail * st.f_frsize < STORE_FULL_BYTES)
+        return -ENOSPC;
+    return rc;
+}
+
+int store_txn_commit(struct store *s, MDB_txn *txn)
+{
+    int rc = disk_full_or(s, store_mdb_err(mdb_txn_commit(txn)));
+    if (rc == 0 && s->sync_each_commit)
+        rc = store_sync(s);
+    return rc;
+}
+
+void store_txn_abort(MDB_txn *txn)
+{
+    if (txn)
+        mdb_txn_abort(txn);
+}
+
+/* AD = four-byte tag || LMDB key.  Keys are at most 511 bytes. */
+static size_t record_ad(enum store_db db, const void *key, size_t keylen, uint8_t *ad)
+{
+    memcpy(ad, DB_TAGS[db], 4);
+    memcpy(ad + 4, key, keylen);
+    return 4 + keylen;
+}
+
+int store_record_put(struct store *s, MDB_txn *txn, enum store_db db, const void *key,
+                     size_t keylen, enum keys_purpose purpose, const void *pt,
+                     size_t ptlen)
+{
+    uint8_t ad[4 + 512];
+    if (keylen > 511)
+        return -EINVAL;
+    size_t adlen = record_ad(db, key, keylen, ad);
+    MDB_val k = {keylen, (void *)key}, v = {ptlen + KEYS_SEAL_OVERHEAD, NULL};
+    int rc = mdb_put(txn, s->dbi[db], &k, &v, MDB_RESERVE);
+    if (rc)
+        return store_mdb_err(rc);
+    keys_seal(s->keys, purpose, ad, adlen, pt, ptlen, v.mv_data);
+    return 0;
+}
+
+int store_record_open(struct store *s, enum store_db db, const void *key, size_t keylen,
+                      enum keys_purpose purpose, const MDB_val *val, uint8_t **out,
+                      size_t *outlen)
+{
+    uint8_t ad[4 + 512];
+    if (keylen > 511 || val->mv_size < KEYS_SEAL_OVERHEAD)
+        return -EIO;
+    size_t adlen = record_ad(db, key, keylen, ad);
+    size_t n = val->mv_size - KEYS_SEAL_OVERHEAD;
+    uint8_t *p = malloc(n ? n : 1);
+    if (!p)
+        return -ENOMEM;
+    if (keys_open(s->keys, purpose, ad, adlen, val->mv_data, val->mv_size, p) != 0) {
+        free(p);
+        return -EIO;
+    }
+    *out = p;
+    *outlen = n;
+    return 0;
+}
+
+int store_record_get(struct store *s, MDB_txn *txn, enum store_db db, const void *key,
+                     size_t keylen, enum keys_purpose purpose, uint8_t **out,
+                     size_t *outlen)
+{
+    MDB_val k = {keylen, (void *)key}, v;
+    int rc = mdb_get(txn, s->dbi[db], &k, &v);
+    if (rc)
+        return store_mdb_err(rc);
+    return store_record_open(s, db, key, keylen, purpose, &v, out, outlen);
+}
+
+int store_counter_next(struct store *s, MDB_txn *txn, const char *name, uint64_t *out)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    uint64_t cur = 0;
+    int rc = mdb_get(txn, s->dbi[STORE_DB_META], &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        cur = codec_be64_get(v.mv_data);
+    else if (rc != MDB_NOTFOUND && rc != 0)
+        return store_mdb_err(rc);
+    uint8_t b[8];
+    codec_be64_put(b, cur + 1);
+    v.mv_size = 8;
+    v.mv_data = b;
+    rc = mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0);
+    if (rc)
+        return store_mdb_err(rc);
+    *out = cur + 1;
+    return 0;
+}
+
+int store_wrapped_get(struct store *s, MDB_txn *txn, struct keys_wrapped *w)
+{
+    MDB_val k = {strlen(META_WRAPPED), (void *)META_WRAPPED}, v;
+    int rc = mdb_get(txn, s->dbi[STORE_DB_META], &k, &v);
+    if (rc)
+        return -EIO;
+    return keys_wrapped_decode(v.mv_data, v.mv_size, w) ? -EIO : 0;
+}
+
+int store_wrapped_put(struct store *s, MDB_txn *txn, const struct keys_wrapped *w)
+{
+    uint8_t wrapped[KEYS_WRAPPED_BYTES];
+    keys_wrapped_encode(w, wrapped);
+    MDB_val k = {strlen(META_WRAPPED), (void *)META_WRAPPED},
+            v = {sizeof wrapped, wrapped};
+    return store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0));
+}

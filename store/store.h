@@ -1,0 +1,150 @@
+/*
+ * store — one casefs store: an LMDB environment in a directory, its named
+ * databases, its unlocked keys, and the helpers every other module uses to
+ * keep encrypted records in it.
+ *
+ * Design: every record except the format version and the wrapped master key
+ * is sealed (keys_seal) with associated data "TAG" || LMDB key, so a value
+ * moved to another key or another database fails to open.  All changes go
+ * through LMDB write transactions; the audit log entry of a change is
+ * appended in the same transaction (see log.h), so there is never a change
+ * without its entry.  The environment is opened with MDB_NOTLS (FUSE worker
+ * threads share it) and MDB_NOMETASYNC: each commit flushes its data pages,
+ * so a crash at any point leaves the store consistent, and store_sync()
+ * makes the last commit durable too.
+ *
+ * Threads: a struct store may be used from many threads at once; LMDB
+ * serialises write transactions.  Do not use it across fork().
+ */
+#ifndef CASEFS_STORE_H
+#define CASEFS_STORE_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store/keys.h"
+
+/* The format version this code reads and writes (meta key "format"). */
+#define STORE_FORMAT_VERSION 1u
+/* LMDB map size: the address space reserved, not disk used. */
+#define STORE_MAP_SIZE ((size_t)1 << 40)
+/* Argon2id limits for new stores: libsodium's "interactive" set (64 MiB). */
+#define STORE_PWHASH_OPSLIMIT crypto_pwhash_OPSLIMIT_INTERACTIVE
+#define STORE_PWHASH_MEMLIMIT crypto_pwhash_MEMLIMIT_INTERACTIVE
+
+/* A commit that fails with EIO while less than this is free on the store's
+ * filesystem failed for lack of space (LMDB reports short writes as EIO). */
+#define STORE_FULL_BYTES ((uint64_t)1 << 20)
+
+#define STORE_USER_MAX 64
+#define STORE_PROCESS_MAX 32
+#define STORE_GROUPS_MAX 64
+
+/* Who asks for an operation: recorded in every log entry and version. */
+struct store_actor {
+    uint32_t uid;
+    uint32_t gid;
+    uint32_t pid;
+    char user[STORE_USER_MAX];       /* user name, or the uid in decimal */
+    char process[STORE_PROCESS_MAX]; /* process name (comm), or "" */
+    int ngroups;                     /* -1: not looked up yet */
+    gid_t groups[STORE_GROUPS_MAX];
+};
+
+/* Fills user from uid (getpwuid_r) and process from /proc/PID/comm. */
+void store_actor_fill(struct store_actor *a, uint32_t uid, uint32_t gid, uint32_t pid);
+/* The calling process itself (for the command-line tools). */
+void store_actor_self(struct store_actor *a);
+
+/* Record tags: the first bytes of every sealed record's associated data. */
+enum store_db {
+    STORE_DB_META,
+    STORE_DB_NODES,
+    STORE_DB_DIRENTS,
+    STORE_DB_VERSIONS,
+    STORE_DB_CHUNKS,
+    STORE_DB_RETRACTIONS,
+    STORE_DB_LOG,
+    STORE_DB_COUNT
+};
+
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi[STORE_DB_COUNT];
+    struct keys *keys; /* owned */
+    char *dir;
+    int sync_each_commit; /* -o sync=close: fsync after every commit */
+};
+
+/* Open flags. */
+#define STORE_OPEN_RDONLY 1u
+
+/* Creates a new store in dir (created if missing; an existing empty dir is
+ * fine) protected by passphrase, with the root folder and the first log
+ * entry ("init" by actor).  Returns 0; -EEXIST when dir already holds a
+ * store or other files; -EINVAL for an empty passphrase; -errno otherwise. */
+int store_create(const char *dir, const char *pass, size_t len,
+                 const struct store_actor *actor);
+
+/* Checks that dir holds a store of a known format without any key.
+ * 0; -ENOENT no such directory or no store in it; -EPROTO unknown format
+ * version (*found set to it when found != NULL); -EIO unreadable. */
+int store_probe(const char *dir, uint32_t *found);
+
+/* Unlocks: reads the wrapped master key and unwraps it with the passphrase.
+ * 0 with *out set (free with keys_free); -EACCES wrong passphrase;
+ * the errors of store_probe. */
+int store_unlock(const char *dir, const char *pass, size_t len, struct keys **out);
+
+/* Opens the store with unlocked keys; takes ownership of keys (also on
+ * failure).  0 or the errors of store_probe. */
+int store_open(const char *dir, struct keys *keys, unsigned flags, struct store **out);
+
+/* Flushes, closes the environment, wipes the keys.  NULL is fine. */
+void store_close(struct store *s);
+
+/* Forces committed transactions to disk (fsync). 0 or -EIO. */
+int store_sync(struct store *s);
+
+/* Transactions.  store_txn_commit maps LMDB's errors: MDB_MAP_FULL,
+ * ENOSPC and a failed write on a full filesystem -> -ENOSPC, everything
+ * else -> -EIO; on error the transaction is
+ * aborted and nothing of it is stored. */
+int store_txn_begin(struct store *s, int rdonly, MDB_txn **txn);
+int store_txn_commit(struct store *s, MDB_txn *txn);
+void store_txn_abort(MDB_txn *txn);
+/* Maps an LMDB return code to a negative errno (MDB_NOTFOUND -> -ENOENT). */
+int store_mdb_err(int rc);
+
+/* Seals plaintext under `purpose` with AD = db tag || key and puts it at key.
+ * 0, -ENOSPC, -ENOMEM or -EIO. */
+int store_record_put(struct store *s, MDB_txn *txn, enum store_db db, const void *key,
+                     size_t keylen, enum keys_purpose purpose, const void *pt,
+                     size_t ptlen);
+/* Gets and opens the record at key into a malloc'd buffer (*out, *outlen).
+ * 0, -ENOENT absent, -EIO tampered or unreadable (never returns bad data). */
+int store_record_get(struct store *s, MDB_txn *txn, enum store_db db, const void *key,
+                     size_t keylen, enum keys_purpose purpose, uint8_t **out,
+                     size_t *outlen);
+/* Opens a sealed value already fetched (for cursors). Same results. */
+int store_record_open(struct store *s, enum store_db db, const void *key, size_t keylen,
+                      enum keys_purpose purpose, const MDB_val *val, uint8_t **out,
+                      size_t *outlen);
+
+/* The wrapped master key in meta: read (0, -EIO) and replace (0, errors of
+ * LMDB) in the given transaction. */
+int store_wrapped_get(struct store *s, MDB_txn *txn, struct keys_wrapped *w);
+int store_wrapped_put(struct store *s, MDB_txn *txn, const struct keys_wrapped *w);
+
+/* The number of entries in folder dir (without . and ..), or -errno. */
+int store_dir_entries(const char *dir);
+/* Makes dir, or accepts it when it exists and is empty: the folder of a
+ * new store or backup.  0, -EEXIST (it holds files) or -errno. */
+int store_dir_claim(const char *dir);
+
+/* Increments the named counter in meta and returns its new value (first 1). */
+int store_counter_next(struct store *s, MDB_txn *txn, const char *name, uint64_t *out);
+
+#endif

@@ -1,0 +1,1898 @@
+/*
+ * tree — see tree.h.
+ *
+ * Each operation that changes something runs in one write transaction:
+ * resolve the path, check permission, change records, append the log
+ * entry, commit.  Operations on open documents go through struct doc
+ * (doc.h); a doc's mutex is never waited for while a write transaction is
+ * held, because doc_commit takes them in the other order.  Lock order:
+ * tree.mu, then doc.mu, then LMDB's writer lock.
+ */
+#include "store/tree.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include "store/log.h"
+#include "store/names.h"
+#include "store/retract.h"
+#include "store/version.h"
+
+#define TREE_PATH_MAX 4096
+#define TREE_DEPTH_MAX 256
+
+/* Inode numbers of the read-only version views (node ids stay below 2^40). */
+#define INO_VDIR(dir) (((uint64_t)1 << 62) | (dir))
+#define INO_VDOC(doc) (((uint64_t)2 << 62) | (doc))
+#define INO_VFILE(doc, v) (((uint64_t)3 << 62) | ((doc) << 22) | ((v)&0x3fffff))
+
+#define XATTR_VERSION "user.casefs.version"
+#define XATTR_AUTHOR "user.casefs.author"
+#define XATTR_STATE "user.casefs.state"
+#define XATTR_REASON "user.casefs.reason"
+#define XATTR_PREFIX "user.casefs."
+
+struct tree_open {
+    struct tree_open *next;
+    struct doc *doc;
+};
+
+enum res_kind { RES_NODE, RES_VDIR, RES_VDOC, RES_VFILE };
+
+struct res {
+    enum res_kind kind;
+    struct node node; /* RES_VDIR: the folder; RES_VDOC/RES_VFILE: the document */
+    uint32_t version; /* RES_VFILE */
+};
+
+static void res_clear(struct res *r)
+{
+    node_clear(&r->node);
+}
+
+static void now_ts(int64_t *sec, uint32_t *nsec)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    *sec = ts.tv_sec;
+    *nsec = (uint32_t)ts.tv_nsec;
+}
+
+/* The path without its leading slash, as logged and shown to users. */
+static const char *rel(const char *path)
+{
+    while (*path == '/')
+        path++;
+    return path;
+}
+
+/* Splits path into components in buf.  Returns the count or -ENAMETOOLONG. */
+static int split(const char *path, char *buf, char **comps)
+{
+    if (strlen(path) >= TREE_PATH_MAX)
+        return -ENAMETOOLONG;
+    strcpy(buf, path);
+    int n = 0;
+    char *save = NULL;
+    for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (n == TREE_DEPTH_MAX)
+            return -ENAMETOOLONG;
+        if (strlen(c) > NODE_NAME_MAX)
+            return -ENAMETOOLONG;
+        comps[n++] = c;
+    }
+    return n;
+}
+
+/* Splits path into its parent path (in parent) and last component. */
+static int split_last(const char *path, char *parent, const char **name)
+{
+    size_t n = strlen(path);
+    if (n >= TREE_PATH_MAX / 2)
+        return -ENAMETOOLONG;
+    /* parent holds the parent path, then a NUL, then the last name
+     * (without trailing slashes); *name points at the latter. */
+    strcpy(parent, path);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (!slash || slash[1] == '\0')
+        return -EINVAL; /* the root itself */
+    char *last = parent + n + 1;
+    strcpy(last, slash + 1);
+    *name = last;
+    if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    return strlen(*name) > NODE_NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+static int in_groups(const struct store_actor *a, uint32_t gid)
+{
+    if (a->gid == gid)
+        return 1;
+    for (int i = 0; i < a->ngroups && i < STORE_GROUPS_MAX; i++)
+        if (a->groups[i] == gid)
+            return 1;
+    return 0;
+}
+
+/* POSIX permission check against the node's bits; uid 0 passes, except
+ * execute on a file that has no execute bit. */
+static int may(const struct store_actor *a, const struct node *n, int mask)
+{
+    if (a->uid == 0) {
+        if ((mask & TREE_X) && n->type == NODE_FILE && !(n->mode & 0111))
+            return 0;
+        return 1;
+    }
+    uint32_t bits;
+    if (a->uid == n->uid)
+        bits = (n->mode >> 6) & 7;
+    else if (in_groups(a, n->gid))
+        bits = (n->mode >> 3) & 7;
+    else
+        bits = n->mode & 7;
+    return ((int)bits & mask) == mask;
+}
+
+/* Logs a refusal (permission) and passes rc through. */
+static int finish(struct tree *t, struct store_actor *a, const char *op, const char *path,
+                  int rc)
+{
+    if (rc == -EACCES)
+        log_append_alone(t->s, a, op, rel(path), 0, EACCES, "permission denied");
+    return rc;
+}
+
+/* A hidden node with a pending request is being re-created.  When the
+ * process that asked for the removal re-creates it within seconds (tar x
+ * and cp remove existing files, then create them), the request is
+ * withdrawn: the history continues and nothing is left to decide.  The
+ * request stays on record with state "withdrawn". */
+static int withdraw_if_same_process(struct tree *t, MDB_txn *txn, struct store_actor *a,
+                                    struct node *n, const char *path)
+{
+    if (n->state != NODE_PENDING || n->request == 0)
+        return 0;
+    struct retraction r;
+    int rc = retract_get(t->s, txn, n->request, &r);
+    if (rc)
+        return rc == -ENOENT ? 0 : rc;
+    int64_t sec;
+    uint32_t nsec;
+    now_ts(&sec, &nsec);
+    if (r.state == RETRACT_PENDING && r.pid == a->pid && r.uid == a->uid &&
+        sec - r.sec <= RETRACT_WITHDRAW_SECONDS) {
+        r.state = RETRACT_WITHDRAWN;
+        free(r.decider);
+        free(r.decision_reason);
+        r.decider = strdup(a->user);
+        r.decision_reason = strdup("re-created at once by the process that removed it");
+        r.decider_uid = a->uid;
+        r.decided_sec = sec;
+        rc = (r.decider && r.decision_reason) ? retract_put(t->s, txn, &r) : -ENOMEM;
+        char detail[64];
+        snprintf(detail, sizeof detail, "request %llu", (unsigned long long)r.id);
+        if (rc == 0)
+            rc =
+                log_append(t->s, txn, a, "retract-withdrawn", path, r.version, 0, detail);
+        if (rc == 0)
+            n->request = 0;
+    }
+    retract_clear(&r);
+    return rc;
+}
+
+static int lookup_live(struct tree *t, MDB_txn *txn, uint64_t parent, const char *name,
+                       struct node *out)
+{
+    uint64_t id;
+    int rc = dirent_get(t->s, txn, parent, name, &id);
+    if (rc)
+        return rc;
+    rc = node_get(t->s, txn, id, out);
+    if (rc)
+        return rc;
+    if (out->state != NODE_LIVE) {
+        node_clear(out);
+        return -ENOENT;
+    }
+    return 0;
+}
+
+static int resolve(struct tree *t, MDB_txn *txn, struct store_actor *a, const char *path,
+                   struct res *r)
+{
+    char buf[TREE_PATH_MAX];
+    char *comps[TREE_DEPTH_MAX];
+    memset(r, 0, sizeof *r);
+    int n = split(path, buf, comps);
+    if (n < 0)
+        return n;
+    int rc = node_get(t->s, txn, NODE_ROOT, &r->node);
+    if (rc)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        if (r->node.type != NODE_DIR)
+            rc = -ENOTDIR;
+        else if (!may(a, &r->node, TREE_X))
+            rc = -EACCES;
+        if (rc)
+            goto fail;
+        if (strcmp(comps[i], NAMES_VERSIONS_DIR) == 0) {
+            if (i == n - 1) {
+                r->kind = RES_VDIR;
+                return 0;
+            }
+            struct node d;
+            rc = lookup_live(t, txn, r->node.id, comps[i + 1], &d);
+            if (rc == 0 && d.type != NODE_FILE) {
+                node_clear(&d);
+                rc = -ENOENT;
+            }
+            if (rc)
+                goto fail;
+            node_clear(&r->node);
+            r->node = d;
+            if (i + 1 == n - 1) {
+                r->kind = RES_VDOC;
+                return 0;
+            }
+            if (i + 2 != n - 1) {
+                rc = -ENOENT;
+                goto fail;
+            }
+            unsigned v = names_parse_version(comps[i + 2], d.name);
+            struct version ver;
+            if (v == 0 || v > d.version) {
+                rc = -ENOENT;
+                goto fail;
+            }
+            rc = version_get(t->s, txn, d.id, v, &ver);
+            if (rc)
+                goto fail;
+            int retracted = ver.state == VERSION_RETRACTED;
+            version_clear(&ver);
+            if (retracted) {
+                rc = -ENOENT;
+                goto fail;
+            }
+            r->kind = RES_VFILE;
+            r->version = v;
+            return 0;
+        }
+        struct node child;
+        rc = lookup_live(t, txn, r->node.id, comps[i], &child);
+        if (rc)
+            goto fail;
+        node_clear(&r->node);
+        r->node = child;
+    }
+    r->kind = RES_NODE;
+    return 0;
+fail:
+    res_clear(r);
+    return rc;
+}
+
+/* Resolves the parent folder of a name to be created or removed. */
+static int resolve_parent(struct tree *t, MDB_txn *txn, struct store_actor *a,
+                          const char *parent, struct node *out)
+{
+    struct res r;
+    int rc = resolve(t, txn, a, parent, &r);
+    if (rc)
+        return rc;
+    if (r.kind != RES_NODE) {
+        res_clear(&r);
+        return -EROFS;
+    }
+    if (r.node.type != NODE_DIR) {
+        res_clear(&r);
+        return -ENOTDIR;
+    }
+    *out = r.node;
+    return 0;
+}
+
+int tree_find(struct store *s, MDB_txn *txn, const char *path, struct node *out)
+{
+    char buf[TREE_PATH_MAX];
+    char *comps[TREE_DEPTH_MAX];
+    int n = split(path, buf, comps);
+    if (n < 0)
+        return n;
+    int rc = node_get(s, txn, NODE_ROOT, out);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        uint64_t id;
+        rc =
+            out->type == NODE_DIR ? dirent_get(s, txn, out->id, comps[i], &id) : -ENOTDIR;
+        node_clear(out);
+        if (rc == 0)
+            rc = node_get(s, txn, id, out);
+    }
+    return rc;
+}
+
+const char *tree_state_name(uint8_t state)
+{
+    switch (state) {
+    case NODE_LIVE:
+        return "live";
+    case NODE_PENDING:
+        return "pending-retraction";
+    case NODE_RENAMED:
+        return "renamed-away";
+    case NODE_DETACHED:
+        return "detached";
+    case NODE_RETRACTED:
+        return "retracted";
+    default:
+        return "unknown";
+    }
+}
+
+/* ---- the open-document table ---- */
+
+int tree_new(struct store *s, struct tree **out)
+{
+    struct tree *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->s = s;
+    pthread_mutex_init(&t->mu, NULL);
+    *out = t;
+    return 0;
+}
+
+void tree_free(struct tree *t)
+{
+    if (!t)
+        return;
+    struct store_actor self;
+    store_actor_self(&self);
+    while (t->open) {
+        struct tree_open *o = t->open;
+        t->open = o->next;
+        if (o->doc->dirty) {
+            /* Still open for writing at unmount: what was written is kept. */
+            char path[TREE_PATH_MAX];
+            MDB_txn *txn;
+            path[0] = '\0';
+            if (store_txn_begin(t->s, 1, &txn) == 0) {
+                node_path(t->s, txn, o->doc->node, path, sizeof path);
+                store_txn_abort(txn);
+            }
+            doc_commit(t->s, o->doc, &self, path, NULL);
+        }
+        doc_free(o->doc);
+        free(o);
+    }
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+/* Takes node's open doc out of the table (t->mu held): its handles keep
+ * the content they had, as handles of a replaced or removed file do on a
+ * local filesystem; new opens start from the stored versions. */
+static void orphan_locked(struct tree *t, uint64_t node)
+{
+    for (struct tree_open **p = &t->open; *p; p = &(*p)->next) {
+        if ((*p)->doc->node == node) {
+            struct tree_open *o = *p;
+            *p = o->next;
+            o->doc->orphaned = 1;
+            free(o);
+            return;
+        }
+    }
+}
+
+/* Takes a reference on the open doc of node (creating it). */
+static int doc_acquire(struct tree *t, uint64_t node, struct doc **out)
+{
+    pthread_mutex_lock(&t->mu);
+    for (struct tree_open *o = t->open; o; o = o->next) {
+        if (o->doc->node == node) {
+            o->doc->refs++;
+            *out = o->doc;
+            pthread_mutex_unlock(&t->mu);
+            return 0;
+        }
+    }
+    struct tree_open *o = calloc(1, sizeof *o);
+    MDB_txn *txn = NULL;
+    int rc = o ? store_txn_begin(t->s, 1, &txn) : -ENOMEM;
+    struct node n;
+    memset(&n, 0, sizeof n);
+    if (rc == 0)
+        rc = node_get(t->s, txn, node, &n);
+    if (rc == 0)
+        rc = doc_new(t->s, txn, node, n.version, &o->doc);
+    node_clear(&n);
+    store_txn_abort(txn);
+    if (rc) {
+        free(o);
+        pthread_mutex_unlock(&t->mu);
+        return rc;
+    }
+    o->doc->refs = 1;
+    o->next = t->open;
+    t->open = o;
+    *out = o->doc;
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+}
+
+/* Finds the open doc of node and takes a reference, or NULL. */
+static struct doc *doc_find(struct tree *t, uint64_t node)
+{
+    struct doc *d = NULL;
+    pthread_mutex_lock(&t->mu);
+    for (struct tree_open *o = t->open; o; o = o->next) {
+        if (o->doc->node == node) {
+            d = o->doc;
+            d->refs++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return d;
+}
+
+/* A doc whose document was replaced by a rename while it was open: what
+ * its handles write is not the replacing content's next version (on a
+ * local filesystem it would go to the replaced, unlinked file).  It is
+ * kept, unlisted, as a detached document of its own, and logged. */
+static int orphan_rehome(struct tree *t, struct doc *d, const struct store_actor *a)
+{
+    if (!d->orphaned || !d->dirty)
+        return 0;
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct node old, n;
+    memset(&old, 0, sizeof old);
+    memset(&n, 0, sizeof n);
+    char path[TREE_PATH_MAX], detail[128];
+    rc = node_get(t->s, txn, d->node, &old);
+    if (rc == 0) {
+        n = old;
+        old.name = old.reason = NULL;
+        n.reason = NULL;
+        n.state = NODE_DETACHED;
+        n.version = 0;
+        n.size = 0;
+        n.origin = d->node;
+        n.request = 0;
+        rc = node_new_id(t->s, txn, &n.id);
+    }
+    if (rc == 0)
+        rc = node_put(t->s, txn, &n);
+    if (rc == 0) {
+        node_path(t->s, txn, d->node, path, sizeof path);
+        snprintf(detail, sizeof detail,
+                 "written through a handle on the replaced document: kept as node %llu",
+                 (unsigned long long)n.id);
+        rc = log_append(t->s, txn, a, "keep-replaced", path, 0, 0, detail);
+    }
+    if (rc == 0)
+        rc = store_txn_commit(t->s, txn);
+    else
+        store_txn_abort(txn);
+    if (rc == 0) {
+        pthread_mutex_lock(&d->mu);
+        d->node = n.id;
+        d->orphaned = 0;
+        pthread_mutex_unlock(&d->mu);
+    }
+    node_clear(&old);
+    node_clear(&n);
+    return rc;
+}
+
+/* Drops a reference; the last one commits leftovers (as actor) and frees. */
+static int doc_put(struct tree *t, struct doc *d, const struct store_actor *actor)
+{
+    int rc = 0;
+    pthread_mutex_lock(&t->mu);
+    if (--d->refs > 0) {
+        pthread_mutex_unlock(&t->mu);
+        return 0;
+    }
+    for (struct tree_open **p = &t->open; *p; p = &(*p)->next) {
+        if ((*p)->doc == d) {
+            struct tree_open *o = *p;
+            *p = o->next;
+            free(o);
+            break;
+        }
+    }
+    if (d->dirty && actor) {
+        orphan_rehome(t, d, actor);
+        char path[TREE_PATH_MAX];
+        MDB_txn *txn;
+        path[0] = '\0';
+        if (store_txn_begin(t->s, 1, &txn) == 0) {
+            node_path(t->s, txn, d->node, path, sizeof path);
+            store_txn_abort(txn);
+        }
+        rc = doc_commit(t->s, d, actor, path, NULL);
+    }
+    pthread_mutex_unlock(&t->mu);
+    doc_free(d);
+    return rc;
+}
+
+static void attr_of_node(const struct node *n, struct tree_attr *o)
+{
+    memset(o, 0, sizeof *o);
+    o->ino = n->id;
+    o->mode = n->mode;
+    o->nlink = n->type == NODE_DIR ? 2 : 1;
+    o->uid = n->uid;
+    o->gid = n->gid;
+    o->size = n->type == NODE_DIR ? 4096 : n->size;
+    o->mtime_sec = n->mtime_sec;
+    o->mtime_nsec = n->mtime_nsec;
+    o->ctime_sec = n->ctime_sec;
+    o->ctime_nsec = n->ctime_nsec;
+}
+
+static int attr_of_res(struct tree *t, MDB_txn *txn, const struct res *r,
+                       struct tree_attr *o)
+{
+    attr_of_node(&r->node, o);
+    switch (r->kind) {
+    case RES_NODE:
+        if (r->node.type == NODE_FILE) {
+            struct doc *d = doc_find(t, r->node.id);
+            if (d) {
+                o->size = doc_size(d);
+                doc_put(t, d, NULL);
+            }
+        }
+        return 0;
+    case RES_VDIR:
+        o->ino = INO_VDIR(r->node.id);
+        o->mode = S_IFDIR | (r->node.mode & 0555);
+        return 0;
+    case RES_VDOC:
+        o->ino = INO_VDOC(r->node.id);
+        o->mode = S_IFDIR | ((r->node.mode & 0444) | ((r->node.mode & 0444) >> 2));
+        o->nlink = 2;
+        o->size = 4096;
+        return 0;
+    case RES_VFILE: {
+        struct version v;
+        int rc = version_get(t->s, txn, r->node.id, r->version, &v);
+        if (rc)
+            return rc;
+        o->ino = INO_VFILE(r->node.id, r->version);
+        o->mode = S_IFREG | (v.mode & 0444);
+        o->size = v.size;
+        o->mtime_sec = o->ctime_sec = v.sec;
+        o->mtime_nsec = o->ctime_nsec = v.nsec;
+        version_clear(&v);
+        return 0;
+    }
+    }
+    return -EIO;
+}
+
+int tree_getattr(struct tree *t, struct store_actor *a, const char *path,
+                 struct tree_handle *h, struct tree_attr *out)
+{
+    if (!path)
+        path = h ? h->path : NULL;
+    if (!path)
+        return -ENOENT;
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 1, &txn);
+    if (rc)
+        return rc;
+    struct res r;
+    if (h && !h->version_file) {
+        memset(&r, 0, sizeof r);
+        rc = node_get(t->s, txn, h->doc->node, &r.node);
+        r.kind = RES_NODE;
+    } else {
+        rc = resolve(t, txn, a, path, &r);
+    }
+    if (rc == 0) {
+        rc = attr_of_res(t, txn, &r, out);
+        /* Through a handle, the size is that handle's content (it may be
+         * a replaced document's, no longer in the table). */
+        if (rc == 0 && h && !h->version_file)
+            out->size = doc_size(h->doc);
+        res_clear(&r);
+    }
+    store_txn_abort(txn);
+    return finish(t, a, "stat", path, rc);
+}
+
+struct readdir_ctx {
+    struct tree *t;
+    tree_fill_fn fn;
+    void *arg;
+    int versions; /* listing a .versions folder */
+};
+
+static int readdir_one(const struct node *child, void *arg)
+{
+    struct readdir_ctx *c = arg;
+    if (child->state != NODE_LIVE)
+        return 0;
+    if (c->versions && (child->type != NODE_FILE || child->version == 0))
+        return 0;
+    struct tree_attr at;
+    attr_of_node(child, &at);
+    if (c->versions) {
+        at.ino = INO_VDOC(child->id);
+        at.mode = S_IFDIR | 0555;
+    }
+    return c->fn(c->arg, child->name, &at) ? 1 : 0;
+}
+
+int tree_readdir(struct tree *t, struct store_actor *a, const char *path, tree_fill_fn fn,
+                 void *arg)
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 1, &txn);
+    if (rc)
+        return rc;
+    struct res r;
+    rc = resolve(t, txn, a, path, &r);
+    if (rc == 0) {
+        if (r.kind == RES_NODE && r.node.type != NODE_DIR)
+            rc = -ENOTDIR;
+        else if (r.kind == RES_VFILE)
+            rc = -ENOTDIR;
+        else if (!may(a, &r.node, TREE_R))
+            rc = -EACCES;
+    }
+    if (rc == 0) {
+        struct tree_attr self;
+        attr_of_res(t, txn, &r, &self);
+        fn(arg, ".", &self);
+        fn(arg, "..", NULL);
+        if (r.kind == RES_VDOC) {
+            for (uint32_t v = 1; v <= r.node.version; v++) {
+                struct version ver;
+                if (version_get(t->s, txn, r.node.id, v, &ver) != 0)
+                    continue;
+                if (ver.state == VERSION_LIVE) {
+                    char name[64];
+                    snprintf(name, sizeof name, "v%u%s", v, names_extension(r.node.name));
+                    struct tree_attr at;
+                    attr_of_node(&r.node, &at);
+                    at.ino = INO_VFILE(r.node.id, v);
+                    at.mode = S_IFREG | (ver.mode & 0444);
+                    at.size = ver.size;
+                    at.mtime_sec = at.ctime_sec = ver.sec;
+                    at.mtime_nsec = at.ctime_nsec = ver.nsec;
+                    if (fn(arg, name, &at)) {
+                        version_clear(&ver);
+                        break;
+                    }
+                }
+                version_clear(&ver);
+            }
+        } else {
+            struct readdir_ctx c = {t, fn, arg, r.kind == RES_VDIR};
+            rc = node_children(t->s, txn, r.node.id, readdir_one, &c);
+            if (rc > 0)
+                rc = 0;
+        }
+    }
+    res_clear(&r);
+    store_txn_abort(txn);
+    return finish(t, a, "readdir", path, rc);
+}
+
+int tree_access(struct tree *t, struct store_actor *a, const char *path, int mask)
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 1, &txn);
+    if (rc)
+        return rc;
+    struct res r;
+    rc = resolve(t, txn, a, path, &r);
+    if (rc == 0) {
+        if ((mask & TREE_W) && r.kind != RES_NODE)
+            rc = -EROFS;
+        else if (!may(a, &r.node, mask & 7))
+            rc = -EACCES;
+        res_clear(&r);
+    }
+    store_txn_abort(txn);
+    return finish(t, a, "access", path, rc);
+}
+
+/* Updates a folder's times after a change of its entries. */
+static int touch_dir(struct tree *t, MDB_txn *txn, uint64_t id)
+{
+    struct node n;
+    int rc = node_get(t->s, txn, id, &n);
+    if (rc)
+        return rc;
+    now_ts(&n.mtime_sec, &n.mtime_nsec);
+    n.ctime_sec = n.mtime_sec;
+    n.ctime_nsec = n.mtime_nsec;
+    rc = node_put(t->s, txn, &n);
+    node_clear(&n);
+    return rc;
+}
+
+static int commit_or_abort(struct tree *t, MDB_txn *txn, int rc)
+{
+    if (rc == 0)
+        return store_txn_commit(t->s, txn);
+    store_txn_abort(txn);
+    return rc;
+}
+
+/* Creates a node (folder or document) named name in parent. */
+static int node_make(struct tree *t, MDB_txn *txn, struct store_actor *a,
+                     const struct node *parent, const char *name, uint8_t type,
+                     uint32_t mode, struct node *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc = node_new_id(t->s, txn, &out->id);
+    if (rc)
+        return rc;
+    out->parent = parent->id;
+    out->type = type;
+    out->state = NODE_LIVE;
+    out->transient = type == NODE_FILE && names_is_transient(name);
+    out->mode = (type == NODE_DIR ? S_IFDIR : S_IFREG) | (mode & 07777);
+    out->uid = a->uid;
+    out->gid = (parent->mode & S_ISGID) ? parent->gid : a->gid;
+    now_ts(&out->btime_sec, &out->btime_nsec);
+    out->mtime_sec = out->ctime_sec = out->btime_sec;
+    out->mtime_nsec = out->ctime_nsec = out->btime_nsec;
+    out->name = strdup(name);
+    if (!out->name)
+        return -ENOMEM;
+    rc = dirent_put(t->s, txn, parent->id, name, out->id);
+    if (rc == 0)
+        rc = node_put(t->s, txn, out);
+    return rc;
+}
+
+int tree_mkdir(struct tree *t, struct store_actor *a, const char *path, uint32_t mode)
+{
+    char parent_path[TREE_PATH_MAX];
+    const char *name;
+    int rc = split_last(path, parent_path, &name);
+    if (rc)
+        return rc == -EINVAL ? -EEXIST : rc;
+    MDB_txn *txn;
+    rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct node parent, n, old;
+    memset(&parent, 0, sizeof parent);
+    memset(&n, 0, sizeof n);
+    memset(&old, 0, sizeof old);
+    const char *detail = "";
+    rc = resolve_parent(t, txn, a, parent_path, &parent);
+    int at_root = rc == 0 && parent.id == NODE_ROOT;
+    if (rc == 0)
+        rc = names_check_new(name, at_root);
+    if (rc == 0 && !may(a, &parent, TREE_W | TREE_X))
+        rc = -EACCES;
+    uint64_t oldid;
+    if (rc == 0 && dirent_get(t->s, txn, parent.id, name, &oldid) == 0) {
+        rc = node_get(t->s, txn, oldid, &old);
+        if (rc == 0 && old.state == NODE_LIVE)
+            rc = -EEXIST;
+        else if (rc == 0 && old.type == NODE_DIR) {
+            /* A folder removed (pending) and made again continues as itself. */
+            rc = withdraw_if_same_process(t, txn, a, &old, rel(path));
+            old.state = NODE_LIVE;
+            old.mode = S_IFDIR | ((mode & 07777) & (at_root ? 07770 : 07777));
+            now_ts(&old.ctime_sec, &old.ctime_nsec);
+            if (rc == 0)
+                rc = node_put(t->s, txn, &old);
+            detail = "re-created: continues the removed folder";
+            goto logged;
+        } else if (rc == 0) {
+            rc = dirent_del(t->s, txn, parent.id, name);
+        }
+    }
+    /* Cases are private to their owner and group unless widened by chmod. */
+    if (rc == 0)
+        rc = node_make(t, txn, a, &parent, name, NODE_DIR,
+                       at_root ? (mode & 07770) : mode, &n);
+logged:
+    if (rc == 0)
+        rc = touch_dir(t, txn, parent.id);
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "mkdir", rel(path), 0, 0, detail);
+    rc = commit_or_abort(t, txn, rc);
+    node_clear(&parent);
+    node_clear(&n);
+    node_clear(&old);
+    return finish(t, a, "mkdir", path, rc);
+}
+
+static int handle_new(struct tree *t, struct store_actor *a, const char *path,
+                      uint64_t node, int flags, struct tree_handle **out)
+{
+    struct tree_handle *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    h->path = strdup(rel(path));
+    int rc = h->path ? doc_acquire(t, node, &h->doc) : -ENOMEM;
+    if (rc) {
+        free(h->path);
+        free(h);
+        return rc;
+    }
+    h->node = node;
+    h->flags = flags;
+    h->actor = *a;
+    *out = h;
+    return 0;
+}
+
+int tree_create(struct tree *t, struct store_actor *a, const char *path, uint32_t mode,
+                int flags, struct tree_handle **out)
+{
+    char parent_path[TREE_PATH_MAX];
+    const char *name;
+    int rc = split_last(path, parent_path, &name);
+    if (rc)
+        return rc == -EINVAL ? -EISDIR : rc;
+    MDB_txn *txn;
+    rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct node parent, n;
+    memset(&parent, 0, sizeof parent);
+    memset(&n, 0, sizeof n);
+    int revived = 0;
+    rc = resolve_parent(t, txn, a, parent_path, &parent);
+    if (rc == 0)
+        rc = names_check_new(name, parent.id == NODE_ROOT);
+    if (rc == 0 && parent.id == NODE_ROOT)
+        rc = -EPERM; /* only case folders at the root */
+    if (rc == 0 && !may(a, &parent, TREE_W | TREE_X))
+        rc = -EACCES;
+    uint64_t oldid;
+    if (rc == 0 && dirent_get(t->s, txn, parent.id, name, &oldid) == 0) {
+        rc = node_get(t->s, txn, oldid, &n);
+        if (rc == 0 && n.state == NODE_LIVE) {
+            rc = -EEXIST;
+        } else if (rc == 0 && n.type == NODE_FILE) {
+            /* Re-created while hidden (retraction pending, or renamed away
+             * by an editor): the same document, the same history. */
+            rc = withdraw_if_same_process(t, txn, a, &n, rel(path));
+            n.state = NODE_LIVE;
+            n.transient = names_is_transient(name);
+            now_ts(&n.ctime_sec, &n.ctime_nsec);
+            if (rc == 0)
+                rc = node_put(t->s, txn, &n);
+            revived = 1;
+        } else if (rc == 0) {
+            node_clear(&n);
+            rc = dirent_del(t->s, txn, parent.id, name);
+        }
+    }
+    if (rc == 0 && !revived)
+        rc = node_make(t, txn, a, &parent, name, NODE_FILE, mode, &n);
+    if (rc == 0)
+        rc = touch_dir(t, txn, parent.id);
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "create", rel(path), n.version, 0,
+                        revived ? "re-created: continues the document's history" : "");
+    rc = commit_or_abort(t, txn, rc);
+    uint64_t id = n.id;
+    node_clear(&parent);
+    node_clear(&n);
+    if (rc == 0)
+        rc = handle_new(t, a, path, id, flags, out);
+    if (rc == 0) {
+        /* The doc is dirty; this handle has not written yet, so a close
+         * of a duplicate descriptor (a shell's redirection) commits
+         * nothing; an empty document is committed at release. */
+        if (revived)
+            rc = doc_truncate(t->s, (*out)->doc, 0);
+        else
+            doc_touch((*out)->doc);
+    }
+    return finish(t, a, "create", path, rc);
+}
+
+int tree_open(struct tree *t, struct store_actor *a, const char *path, int flags,
+              struct tree_handle **out)
+{
+    int acc = flags & O_ACCMODE;
+    int mask = acc == O_RDONLY ? TREE_R : acc == O_WRONLY ? TREE_W : TREE_R | TREE_W;
+    if (flags & O_TRUNC)
+        mask |= TREE_W;
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct res r;
+    rc = resolve(t, txn, a, path, &r);
+    if (rc) {
+        store_txn_abort(txn);
+        return finish(t, a, "open", path, rc);
+    }
+    char detail[64];
+    if (r.kind == RES_VFILE) {
+        if (mask & TREE_W)
+            rc = -EROFS;
+        else if (!may(a, &r.node, TREE_R))
+            rc = -EACCES;
+        snprintf(detail, sizeof detail, "read retained version");
+    } else if (r.kind != RES_NODE || r.node.type == NODE_DIR) {
+        rc = -EISDIR;
+    } else if (!may(a, &r.node, mask)) {
+        rc = -EACCES;
+    } else {
+        snprintf(detail, sizeof detail, "%s%s",
+                 acc == O_RDONLY   ? "read"
+                 : acc == O_WRONLY ? "write"
+                                   : "read-write",
+                 (flags & O_TRUNC) ? ", truncate" : "");
+    }
+    uint32_t version = r.kind == RES_VFILE ? r.version : r.node.version;
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "open", rel(path), version, 0, detail);
+    rc = commit_or_abort(t, txn, rc);
+    if (rc == 0 && r.kind == RES_VFILE) {
+        struct tree_handle *h = calloc(1, sizeof *h);
+        MDB_txn *rt = NULL;
+        rc = h ? store_txn_begin(t->s, 1, &rt) : -ENOMEM;
+        if (rc == 0)
+            rc = doc_new(t->s, rt, r.node.id, r.version, &h->doc);
+        store_txn_abort(rt);
+        if (rc == 0) {
+            h->doc->readonly = 1;
+            h->doc->refs = 1;
+            h->version_file = 1;
+            h->node = r.node.id;
+            h->flags = flags;
+            h->actor = *a;
+            h->path = strdup(rel(path));
+            *out = h;
+        } else {
+            free(h);
+        }
+    } else if (rc == 0) {
+        rc = handle_new(t, a, path, r.node.id, flags, out);
+        if (rc == 0 && (flags & O_TRUNC))
+            rc = doc_truncate(t->s, (*out)->doc, 0);
+    }
+    res_clear(&r);
+    return finish(t, a, "open", path, rc);
+}
+
+ssize_t tree_read(struct tree *t, struct tree_handle *h, void *buf, size_t size,
+                  uint64_t off)
+{
+    ssize_t rc = doc_read(t->s, h->doc, buf, size, off);
+    if (rc == -EIO)
+        log_append_alone(t->s, &h->actor, "read", h->path, h->doc->base.number, EIO,
+                         "content failed authentication: not returned");
+    return rc;
+}
+
+ssize_t tree_write(struct tree *t, struct tree_handle *h, const void *buf, size_t size,
+                   uint64_t off)
+{
+    if (h->version_file)
+        return -EROFS;
+    if ((h->flags & O_ACCMODE) == O_RDONLY)
+        return -EBADF;
+    ssize_t rc = doc_write(t->s, h->doc, buf, size, off);
+    if (rc > 0)
+        h->wrote = 1;
+    return rc;
+}
+
+/* Commits h's doc, logging under its current path. */
+static int commit_handle(struct tree *t, struct tree_handle *h,
+                         const struct store_actor *a)
+{
+    int orc = orphan_rehome(t, h->doc, a);
+    if (orc)
+        return orc;
+    char path[TREE_PATH_MAX];
+    MDB_txn *txn;
+    snprintf(path, sizeof path, "%s", h->path);
+    if (store_txn_begin(t->s, 1, &txn) == 0) {
+        struct node n;
+        if (node_get(t->s, txn, h->doc->node, &n) == 0) {
+            if (n.state != NODE_DETACHED)
+                node_path(t->s, txn, h->doc->node, path, sizeof path);
+            node_clear(&n);
+        }
+        store_txn_abort(txn);
+    }
+    int rc = doc_commit(t->s, h->doc, a, path, NULL);
+    if (rc == -ENOSPC)
+        log_append_alone(t->s, a, "version", path, 0, ENOSPC,
+                         "disk full: version not stored");
+    return rc;
+}
+
+int tree_handle_path(struct tree *t, struct tree_handle *h, char *out, size_t len)
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 1, &txn);
+    if (rc)
+        return rc;
+    out[0] = '/';
+    node_path(t->s, txn, h->doc->node, out + 1, len - 1);
+    store_txn_abort(txn);
+    return 0;
+}
+
+int tree_truncate(struct tree *t, struct store_actor *a, const char *path,
+                  struct tree_handle *h, uint64_t size)
+{
+    if (h) {
+        if (h->version_file)
+            return -EROFS;
+        int rc = doc_truncate(t->s, h->doc, size);
+        if (rc == 0)
+            h->wrote = 1;
+        return rc;
+    }
+    struct tree_handle *tmp;
+    int rc = tree_open(t, a, path, O_WRONLY, &tmp);
+    if (rc)
+        return rc;
+    rc = doc_truncate(t->s, tmp->doc, size);
+    if (rc == 0)
+        rc = commit_handle(t, tmp, a);
+    tmp->wrote = 0;
+    int rc2 = tree_release(t, tmp);
+    return rc ? rc : rc2;
+}
+
+int tree_flush(struct tree *t, struct tree_handle *h)
+{
+    if (!h->wrote || h->version_file)
+        return 0;
+    int rc = commit_handle(t, h, &h->actor);
+    if (rc == 0)
+        h->wrote = 0;
+    return rc;
+}
+
+int tree_fsync(struct tree *t, struct tree_handle *h)
+{
+    int rc = 0;
+    if (!h->version_file) {
+        rc = commit_handle(t, h, &h->actor);
+        if (rc == 0)
+            h->wrote = 0;
+    }
+    if (rc == 0)
+        rc = store_sync(t->s);
+    return rc;
+}
+
+int tree_release(struct tree *t, struct tree_handle *h)
+{
+    int rc;
+    if (h->version_file) {
+        doc_free(h->doc);
+        rc = 0;
+    } else {
+        if (h->wrote)
+            commit_handle(t, h, &h->actor);
+        rc = doc_put(t, h->doc, &h->actor);
+    }
+    free(h->path);
+    free(h);
+    return rc;
+}
+
+/* Records a retraction request for node n (live), hides it, logs both. */
+static int request_retraction(struct tree *t, MDB_txn *txn, struct store_actor *a,
+                              struct node *n, const char *path, const char *op,
+                              const char *why)
+{
+    struct retraction r;
+    memset(&r, 0, sizeof r);
+    int rc = retract_new_id(t->s, txn, &r.id);
+    if (rc)
+        return rc;
+    r.node = n->id;
+    r.version = n->type == NODE_FILE ? n->version : 0;
+    r.state = RETRACT_PENDING;
+    r.is_dir = n->type == NODE_DIR;
+    r.path = (char *)path;
+    r.uid = a->uid;
+    r.pid = a->pid;
+    r.user = a->user;
+    r.process = a->process;
+    int64_t sec;
+    uint32_t nsec;
+    now_ts(&sec, &nsec);
+    r.sec = sec;
+    r.reason = n->reason ? n->reason : (char *)(why ? why : "");
+    r.decider = "";
+    r.decision_reason = "";
+    rc = retract_put(t->s, txn, &r);
+    if (rc)
+        return rc;
+    free(n->reason);
+    n->reason = NULL;
+    n->state = NODE_PENDING;
+    n->request = r.id;
+    n->ctime_sec = sec;
+    n->ctime_nsec = nsec;
+    rc = node_put(t->s, txn, n);
+    char detail[96];
+    snprintf(detail, sizeof detail, "left the live view; retraction request %llu",
+             (unsigned long long)r.id);
+    if (rc == 0 && op)
+        rc = log_append(t->s, txn, a, op, path, r.version, 0, detail);
+    snprintf(detail, sizeof detail, "request %llu", (unsigned long long)r.id);
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "retract-request", path, r.version, 0, detail);
+    return rc;
+}
+
+/* Removes a scratch file: no request, but if it is the only copy left of a
+ * document renamed away to it, that document gets a request instead. */
+static int remove_transient(struct tree *t, MDB_txn *txn, struct store_actor *a,
+                            struct node *n, const char *path)
+{
+    int rc = dirent_del(t->s, txn, n->parent, n->name);
+    if (rc)
+        return rc;
+    n->state = NODE_DETACHED;
+    rc = node_put(t->s, txn, n);
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "unlink", path, n->version, 0,
+                        "scratch file: kept unlisted, no retraction request");
+    if (rc == 0 && n->origin) {
+        struct node o;
+        if (node_get(t->s, txn, n->origin, &o) == 0) {
+            if (o.state == NODE_RENAMED) {
+                char opath[TREE_PATH_MAX];
+                node_path(t->s, txn, o.id, opath, sizeof opath);
+                o.state = NODE_LIVE; /* request_retraction hides it again */
+                rc = request_retraction(t, txn, a, &o, opath, NULL,
+                                        "removed by removing its renamed copy");
+            }
+            node_clear(&o);
+        }
+    }
+    return rc;
+}
+
+int tree_unlink(struct tree *t, struct store_actor *a, const char *path)
+{
+    char parent_path[TREE_PATH_MAX];
+    const char *name;
+    int rc = split_last(path, parent_path, &name);
+    if (rc)
+        return rc == -EINVAL ? -EISDIR : rc;
+    MDB_txn *txn;
+    rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct node parent, n;
+    memset(&parent, 0, sizeof parent);
+    memset(&n, 0, sizeof n);
+    rc = resolve_parent(t, txn, a, parent_path, &parent);
+    if (rc == 0 && strcmp(name, NAMES_VERSIONS_DIR) == 0)
+        rc = -EROFS;
+    if (rc == 0)
+        rc = lookup_live(t, txn, parent.id, name, &n);
+    if (rc == 0 && n.type == NODE_DIR)
+        rc = -EISDIR;
+    if (rc == 0 && !may(a, &parent, TREE_W | TREE_X))
+        rc = -EACCES;
+    if (rc == 0 && (parent.mode & S_ISVTX) && a->uid != 0 && a->uid != n.uid &&
+        a->uid != parent.uid)
+        rc = -EACCES;
+    if (rc == 0)
+        rc = n.transient ? remove_transient(t, txn, a, &n, rel(path))
+                         : request_retraction(t, txn, a, &n, rel(path), "unlink", NULL);
+    if (rc == 0)
+        rc = touch_dir(t, txn, parent.id);
+    rc = commit_or_abort(t, txn, rc);
+    node_clear(&parent);
+    node_clear(&n);
+    return finish(t, a, "unlink", path, rc);
+}
+
+static int count_live(const struct node *child, void *arg)
+{
+    if (child->state == NODE_LIVE)
+        (*(int *)arg)++;
+    return 0;
+}
+
+static int dir_has_live(struct tree *t, MDB_txn *txn, uint64_t id, int *out)
+{
+    *out = 0;
+    return node_children(t->s, txn, id, count_live, out);
+}
+
+int tree_rmdir(struct tree *t, struct store_actor *a, const char *path)
+{
+    char parent_path[TREE_PATH_MAX];
+    const char *name;
+    int rc = split_last(path, parent_path, &name);
+    if (rc)
+        return rc == -EINVAL ? -EBUSY : rc;
+    MDB_txn *txn;
+    rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct node parent, n;
+    memset(&parent, 0, sizeof parent);
+    memset(&n, 0, sizeof n);
+    int live = 0;
+    rc = resolve_parent(t, txn, a, parent_path, &parent);
+    if (rc == 0 && strcmp(name, NAMES_VERSIONS_DIR) == 0)
+        rc = -EROFS;
+    if (rc == 0)
+        rc = lookup_live(t, txn, parent.id, name, &n);
+    if (rc == 0 && n.type != NODE_DIR)
+        rc = -ENOTDIR;
+    if (rc == 0 && !may(a, &parent, TREE_W | TREE_X))
+        rc = -EACCES;
+    if (rc == 0)
+        rc = dir_has_live(t, txn, n.id, &live);
+    if (rc == 0 && live)
+        rc = -ENOTEMPTY;
+    if (rc == 0)
+        rc = request_retraction(t, txn, a, &n, rel(path), "rmdir", NULL);
+    if (rc == 0)
+        rc = touch_dir(t, txn, parent.id);
+    rc = commit_or_abort(t, txn, rc);
+    node_clear(&parent);
+    node_clear(&n);
+    return finish(t, a, "rmdir", path, rc);
+}
+
+/* Makes src's current content dst's next version (unless equal).  Sets
+ * *made to the new version number or 0. */
+static int content_into(struct tree *t, MDB_txn *txn, struct store_actor *a,
+                        struct node *dst, const struct node *src, const char *dst_path,
+                        uint32_t *made)
+{
+    struct version sv, dv;
+    memset(&sv, 0, sizeof sv);
+    memset(&dv, 0, sizeof dv);
+    *made = 0;
+    int rc = 0;
+    if (src->version > 0)
+        rc = version_get(t->s, txn, src->id, src->version, &sv);
+    if (rc == 0 && dst->version > 0)
+        rc = version_get(t->s, txn, dst->id, dst->version, &dv);
+    if (rc == 0 && !(dst->version > 0 && version_same_content(&sv, &dv))) {
+        int64_t sec;
+        uint32_t nsec;
+        now_ts(&sec, &nsec);
+        struct version v = sv;
+        v.node = dst->id;
+        v.number = dst->version + 1;
+        v.state = VERSION_LIVE;
+        v.sec = sec;
+        v.nsec = nsec;
+        v.uid = a->uid;
+        v.pid = a->pid;
+        v.user = a->user;
+        v.process = a->process;
+        v.mode = src->mode;
+        v.from_node = src->id;
+        rc = version_put(t->s, txn, &v);
+        if (rc == 0) {
+            dst->version = v.number;
+            dst->size = v.size;
+            *made = v.number;
+            char detail[64];
+            snprintf(detail, sizeof detail, "%llu bytes, by rename",
+                     (unsigned long long)v.size);
+            rc = log_append(t->s, txn, a, "version", dst_path, v.number, 0, detail);
+        }
+    }
+    version_clear(&sv);
+    version_clear(&dv);
+    return rc;
+}
+
+/* Case folder of a path (first component) and its depth. */
+static int path_case(const char *path, char *out)
+{
+    char buf[TREE_PATH_MAX];
+    char *comps[TREE_DEPTH_MAX];
+    int n = split(path, buf, comps);
+    if (n < 0)
+        return n;
+    snprintf(out, NODE_NAME_MAX + 1, "%s", n ? comps[0] : "");
+    for (int i = 0; i < n; i++)
+        if (strcmp(comps[i], NAMES_VERSIONS_DIR) == 0)
+            return -EROFS;
+    return n;
+}
+
+/* True when dir id `anc` is dir `id` or one of its ancestors. */
+static int is_ancestor(struct tree *t, MDB_txn *txn, uint64_t anc, uint64_t id)
+{
+    for (int i = 0; i < TREE_DEPTH_MAX; i++) {
+        if (id == anc)
+            return 1;
+        if (id == NODE_ROOT)
+            return 0;
+        struct node n;
+        if (node_get(t->s, txn, id, &n) != 0)
+            return 0;
+        id = n.parent;
+        node_clear(&n);
+    }
+    return 0;
+}
+
+static void take_meta(struct node *dst, const struct node *src)
+{
+    dst->mode = (dst->mode & S_IFMT) | (src->mode & 07777);
+    dst->uid = src->uid;
+    dst->gid = src->gid;
+    dst->mtime_sec = src->mtime_sec;
+    dst->mtime_nsec = src->mtime_nsec;
+}
+
+static int rename_in_txn(struct tree *t, MDB_txn *txn, struct store_actor *a,
+                         const char *from, const char *to, unsigned flags,
+                         uint64_t *changed, uint64_t *moved_from)
+{
+    char fpp[TREE_PATH_MAX], tpp[TREE_PATH_MAX], detail[TREE_PATH_MAX + 64];
+    const char *fname, *tname;
+    int rc = split_last(from, fpp, &fname);
+    if (rc == 0)
+        rc = split_last(to, tpp, &tname);
+    if (rc)
+        return rc == -EINVAL ? -EBUSY : rc;
+    struct node fp, tp, src, dst;
+    memset(&fp, 0, sizeof fp);
+    memset(&tp, 0, sizeof tp);
+    memset(&src, 0, sizeof src);
+    memset(&dst, 0, sizeof dst);
+    int have_dst = 0;
+    uint32_t made = 0;
+    rc = resolve_parent(t, txn, a, fpp, &fp);
+    if (rc == 0)
+        rc = resolve_parent(t, txn, a, tpp, &tp);
+    if (rc == 0)
+        rc = lookup_live(t, txn, fp.id, fname, &src);
+    if (rc == 0)
+        rc = names_check_new(tname, tp.id == NODE_ROOT);
+    if (rc == -EEXIST)
+        rc = -EROFS; /* onto .versions */
+    if (rc == 0 && tp.id == NODE_ROOT && src.type != NODE_DIR)
+        rc = -EPERM;
+    if (rc == 0 && (!may(a, &fp, TREE_W | TREE_X) || !may(a, &tp, TREE_W | TREE_X)))
+        rc = -EACCES;
+    if (rc == 0 && src.type == NODE_DIR && is_ancestor(t, txn, src.id, tp.id))
+        rc = -EINVAL;
+    uint64_t did;
+    if (rc == 0 && dirent_get(t->s, txn, tp.id, tname, &did) == 0) {
+        rc = node_get(t->s, txn, did, &dst);
+        have_dst = rc == 0;
+    }
+    const char *tpath = rel(to);
+    snprintf(detail, sizeof detail, "to %s", tpath);
+    if (rc)
+        goto out;
+    if (have_dst && dst.id == src.id)
+        goto out; /* same entry: nothing to do */
+    if (have_dst && dst.state == NODE_LIVE) {
+        if (flags & RENAME_NOREPLACE) {
+            rc = -EEXIST;
+        } else if (src.type == NODE_DIR) {
+            int live = 0;
+            if (dst.type != NODE_DIR)
+                rc = -ENOTDIR;
+            else if ((rc = dir_has_live(t, txn, dst.id, &live)) == 0 && live)
+                rc = -ENOTEMPTY;
+            if (rc == 0) {
+                /* An empty folder replaced by another: nothing in it is lost. */
+                dst.state = NODE_DETACHED;
+                rc = dirent_del(t->s, txn, tp.id, tname);
+                if (rc == 0)
+                    rc = node_put(t->s, txn, &dst);
+                have_dst = 0;
+            }
+        } else if (dst.type == NODE_DIR) {
+            rc = -EISDIR;
+        } else if (!src.transient && dst.transient) {
+            /* A document saved away onto an existing scratch name. */
+            rc = content_into(t, txn, a, &dst, &src, tpath, &made);
+            take_meta(&dst, &src);
+            dst.origin = src.id;
+            src.state = NODE_RENAMED;
+            if (rc == 0)
+                rc = node_put(t->s, txn, &dst);
+            if (rc == 0)
+                rc = node_put(t->s, txn, &src);
+            *changed = dst.id;
+            *moved_from = src.id;
+            goto logged;
+        } else {
+            /* The usual save: content renamed onto a document becomes its
+             * next version; the source's own history stays, detached. */
+            rc = content_into(t, txn, a, &dst, &src, tpath, &made);
+            take_meta(&dst, &src);
+            now_ts(&dst.ctime_sec, &dst.ctime_nsec);
+            src.state = NODE_DETACHED;
+            if (rc == 0)
+                rc = dirent_del(t->s, txn, fp.id, fname);
+            if (rc == 0)
+                rc = node_put(t->s, txn, &dst);
+            if (rc == 0)
+                rc = node_put(t->s, txn, &src);
+            *changed = dst.id;
+            *moved_from = src.id;
+            snprintf(detail, sizeof detail, "onto %s: became version %u", tpath,
+                     dst.version);
+            goto logged;
+        }
+    } else if (have_dst) {
+        if (dst.type == NODE_FILE && src.type == NODE_FILE) {
+            /* Onto a hidden document of that name: it comes back, same history. */
+            rc = withdraw_if_same_process(t, txn, a, &dst, tpath);
+            if (rc == 0)
+                rc = content_into(t, txn, a, &dst, &src, tpath, &made);
+            take_meta(&dst, &src);
+            dst.state = NODE_LIVE;
+            dst.transient = names_is_transient(tname);
+            now_ts(&dst.ctime_sec, &dst.ctime_nsec);
+            src.state = NODE_DETACHED;
+            if (rc == 0)
+                rc = dirent_del(t->s, txn, fp.id, fname);
+            if (rc == 0)
+                rc = node_put(t->s, txn, &dst);
+            if (rc == 0)
+                rc = node_put(t->s, txn, &src);
+            *changed = dst.id;
+            *moved_from = src.id;
+            snprintf(detail, sizeof detail, "onto %s (re-created): version %u", tpath,
+                     dst.version);
+            goto logged;
+        }
+        /* A hidden entry of another kind gives up its name; it stays stored. */
+        rc = dirent_del(t->s, txn, tp.id, tname);
+        have_dst = 0;
+    }
+    if (rc)
+        goto out;
+    if (src.type == NODE_FILE && !src.transient && names_is_transient(tname)) {
+        /* A document renamed to a scratch name (an editor's backup): the
+         * scratch name gets a copy, the document waits to be re-created. */
+        struct node copy;
+        rc = node_make(t, txn, a, &tp, tname, NODE_FILE, src.mode, &copy);
+        if (rc == 0) {
+            rc = content_into(t, txn, a, &copy, &src, tpath, &made);
+            take_meta(&copy, &src);
+            copy.origin = src.id;
+            if (rc == 0)
+                rc = node_put(t->s, txn, &copy);
+        }
+        *changed = copy.id;
+        *moved_from = src.id;
+        node_clear(&copy);
+        src.state = NODE_RENAMED;
+        if (rc == 0)
+            rc = node_put(t->s, txn, &src);
+        snprintf(detail, sizeof detail,
+                 "to %s: scratch copy, document awaits re-creation", tpath);
+    } else {
+        rc = dirent_del(t->s, txn, fp.id, fname);
+        if (rc == 0)
+            rc = dirent_put(t->s, txn, tp.id, tname, src.id);
+        if (rc == 0) {
+            free(src.name);
+            src.name = strdup(tname);
+            src.parent = tp.id;
+            src.transient = src.type == NODE_FILE && names_is_transient(tname);
+            now_ts(&src.ctime_sec, &src.ctime_nsec);
+            rc = src.name ? node_put(t->s, txn, &src) : -ENOMEM;
+        }
+    }
+logged:
+    if (rc == 0)
+        rc = touch_dir(t, txn, fp.id);
+    if (rc == 0 && tp.id != fp.id)
+        rc = touch_dir(t, txn, tp.id);
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "rename", rel(from), made, 0, detail);
+out:
+    node_clear(&fp);
+    node_clear(&tp);
+    node_clear(&src);
+    node_clear(&dst);
+    return rc;
+}
+
+/* After content moved from node `from` into node `to` by a rename, open
+ * handles behave as on a local filesystem: a handle open on the source
+ * follows its content to the new name, and a handle open on the replaced
+ * target keeps the content it had (new opens see the new content). */
+static void docs_follow_rename(struct tree *t, struct store_actor *a, uint64_t to,
+                               uint64_t from)
+{
+    struct doc *moved = NULL;
+    pthread_mutex_lock(&t->mu);
+    orphan_locked(t, to);
+    for (struct tree_open *o = t->open; from && o; o = o->next) {
+        if (o->doc->node == from) {
+            moved = o->doc;
+            moved->node = to;
+            moved->refs++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (moved) {
+        doc_rebase(t->s, moved);
+        doc_put(t, moved, a);
+    }
+}
+
+int tree_rename(struct tree *t, struct store_actor *a, const char *from, const char *to,
+                unsigned flags)
+{
+    if (flags & ~(unsigned)RENAME_NOREPLACE)
+        return -EINVAL;
+    char fc[NODE_NAME_MAX + 1], tc[NODE_NAME_MAX + 1];
+    int fd = path_case(from, fc), td = path_case(to, tc);
+    if (fd < 0)
+        return fd;
+    if (td < 0)
+        return td;
+    if ((fd == 1) != (td == 1) || (fd > 1 && strcmp(fc, tc) != 0)) {
+        log_append_alone(t->s, a, "rename", rel(from), 0, EXDEV,
+                         "between cases: copy and retract instead");
+        return -EXDEV;
+    }
+    /* When the source's content is copied into another document (renamed
+     * onto an existing name, or to a scratch name), what is being written
+     * to it is committed first, so that the copy carries every byte.  A
+     * plain move takes the open document along and commits nothing. */
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 1, &txn);
+    if (rc)
+        return rc;
+    struct res r;
+    struct node target;
+    rc = resolve(t, txn, a, from, &r);
+    int copies = tree_find(t->s, txn, to, &target) == 0;
+    if (copies)
+        node_clear(&target);
+    store_txn_abort(txn);
+    const char *tname = strrchr(to, '/') ? strrchr(to, '/') + 1 : to;
+    if (rc == 0 && !copies && r.kind == RES_NODE && !r.node.transient &&
+        names_is_transient(tname))
+        copies = 1;
+    if (rc)
+        return finish(t, a, "rename", from, rc);
+    if (r.kind != RES_NODE) {
+        res_clear(&r);
+        return -EROFS;
+    }
+    if (r.node.type == NODE_FILE && copies) {
+        struct doc *d = doc_find(t, r.node.id);
+        if (d) {
+            doc_commit(t->s, d, a, rel(from), NULL);
+            doc_put(t, d, a);
+        }
+    }
+    res_clear(&r);
+    uint64_t changed = 0, moved_from = 0;
+    rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    rc = rename_in_txn(t, txn, a, from, to, flags, &changed, &moved_from);
+    rc = commit_or_abort(t, txn, rc);
+    if (rc == 0 && changed)
+        docs_follow_rename(t, a, changed, moved_from);
+    return finish(t, a, "rename", from, rc);
+}
+
+/* Resolves path to a live node for a metadata change (not the views). */
+static int resolve_node(struct tree *t, MDB_txn *txn, struct store_actor *a,
+                        const char *path, struct node *out)
+{
+    struct res r;
+    int rc = resolve(t, txn, a, path, &r);
+    if (rc)
+        return rc;
+    if (r.kind != RES_NODE) {
+        res_clear(&r);
+        return -EROFS;
+    }
+    *out = r.node;
+    return 0;
+}
+
+int tree_utimens(struct tree *t, struct store_actor *a, const char *path,
+                 const struct timespec ts[2])
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct node n;
+    memset(&n, 0, sizeof n);
+    rc = resolve_node(t, txn, a, path, &n);
+    int both_now = ts[0].tv_nsec == UTIME_NOW && ts[1].tv_nsec == UTIME_NOW;
+    if (rc == 0 && a->uid != 0 && a->uid != n.uid)
+        rc = (both_now && may(a, &n, TREE_W)) ? 0 : both_now ? -EACCES : -EPERM;
+    if (rc == 0 && ts[1].tv_nsec != UTIME_OMIT) {
+        if (ts[1].tv_nsec == UTIME_NOW) {
+            now_ts(&n.mtime_sec, &n.mtime_nsec);
+        } else {
+            n.mtime_sec = ts[1].tv_sec;
+            n.mtime_nsec = (uint32_t)ts[1].tv_nsec;
+        }
+    }
+    if (rc == 0) {
+        now_ts(&n.ctime_sec, &n.ctime_nsec);
+        rc = node_put(t->s, txn, &n);
+    }
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "utimens", rel(path), n.version, 0, "");
+    rc = commit_or_abort(t, txn, rc);
+    if (rc == 0 && n.type == NODE_FILE) {
+        /* An explicit time outlasts the write time of a pending commit. */
+        struct doc *d = doc_find(t, n.id);
+        if (d) {
+            pthread_mutex_lock(&d->mu);
+            d->write_sec = 0;
+            pthread_mutex_unlock(&d->mu);
+            doc_put(t, d, a);
+        }
+    }
+    node_clear(&n);
+    return finish(t, a, "utimens", path, rc);
+}
+
+int tree_chmod(struct tree *t, struct store_actor *a, const char *path, uint32_t mode)
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct node n;
+    memset(&n, 0, sizeof n);
+    rc = resolve_node(t, txn, a, path, &n);
+    if (rc == 0 && n.id == NODE_ROOT)
+        rc = -EPERM;
+    if (rc == 0 && a->uid != 0 && a->uid != n.uid)
+        rc = -EPERM;
+    char detail[32];
+    if (rc == 0) {
+        snprintf(detail, sizeof detail, "%04o -> %04o", n.mode & 07777, mode & 07777);
+        n.mode = (n.mode & S_IFMT) | (mode & 07777);
+        now_ts(&n.ctime_sec, &n.ctime_nsec);
+        rc = node_put(t->s, txn, &n);
+    }
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "chmod", rel(path), n.version, 0, detail);
+    rc = commit_or_abort(t, txn, rc);
+    node_clear(&n);
+    return finish(t, a, "chmod", path, rc);
+}
+
+int tree_chown(struct tree *t, struct store_actor *a, const char *path, uint32_t uid,
+               uint32_t gid)
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct node n;
+    memset(&n, 0, sizeof n);
+    rc = resolve_node(t, txn, a, path, &n);
+    if (rc == 0 && n.id == NODE_ROOT)
+        rc = -EPERM;
+    if (rc == 0 && a->uid != 0) {
+        if (uid != (uint32_t)-1 && uid != n.uid)
+            rc = -EPERM;
+        else if (gid != (uint32_t)-1 && (a->uid != n.uid || !in_groups(a, gid)))
+            rc = -EPERM;
+    }
+    char detail[64];
+    if (rc == 0) {
+        if (uid != (uint32_t)-1)
+            n.uid = uid;
+        if (gid != (uint32_t)-1)
+            n.gid = gid;
+        snprintf(detail, sizeof detail, "owner %u:%u", n.uid, n.gid);
+        now_ts(&n.ctime_sec, &n.ctime_nsec);
+        rc = node_put(t->s, txn, &n);
+    }
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "chown", rel(path), n.version, 0, detail);
+    rc = commit_or_abort(t, txn, rc);
+    node_clear(&n);
+    return finish(t, a, "chown", path, rc);
+}
+
+/* Puts value into buf following the getxattr(2) size rules. */
+static ssize_t xattr_reply(const char *value, size_t len, char *buf, size_t size)
+{
+    if (size == 0)
+        return (ssize_t)len;
+    if (size < len)
+        return -ERANGE;
+    memcpy(buf, value, len);
+    return (ssize_t)len;
+}
+
+ssize_t tree_getxattr(struct tree *t, struct store_actor *a, const char *path,
+                      const char *name, char *buf, size_t size)
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 1, &txn);
+    if (rc)
+        return rc;
+    struct res r;
+    rc = resolve(t, txn, a, path, &r);
+    if (rc) {
+        store_txn_abort(txn);
+        return finish(t, a, "getxattr", path, rc);
+    }
+    ssize_t out = -ENODATA;
+    char value[128];
+    uint32_t vnum = r.kind == RES_VFILE ? r.version : r.node.version;
+    int is_doc = (r.kind == RES_NODE && r.node.type == NODE_FILE) || r.kind == RES_VFILE;
+    if (!may(a, &r.node, TREE_R)) {
+        out = -EACCES;
+    } else if (strcmp(name, XATTR_STATE) == 0 && r.kind != RES_VDIR &&
+               r.kind != RES_VDOC) {
+        const char *st = tree_state_name(r.node.state);
+        if (r.kind == RES_VFILE) {
+            struct version v;
+            st = "live";
+            if (version_get(t->s, txn, r.node.id, vnum, &v) == 0) {
+                st = v.state == VERSION_RETRACTED ? "retracted" : "live";
+                version_clear(&v);
+            }
+        }
+        out = xattr_reply(st, strlen(st), buf, size);
+    } else if (is_doc && vnum > 0 && strcmp(name, XATTR_VERSION) == 0) {
+        int n = snprintf(value, sizeof value, "%u", vnum);
+        out = xattr_reply(value, (size_t)n, buf, size);
+    } else if (is_doc && vnum > 0 && strcmp(name, XATTR_AUTHOR) == 0) {
+        struct version v;
+        out = version_get(t->s, txn, r.node.id, vnum, &v);
+        if (out == 0) {
+            out = xattr_reply(v.user, strlen(v.user), buf, size);
+            version_clear(&v);
+        }
+    } else if (r.kind == RES_NODE && strcmp(name, XATTR_REASON) == 0 && r.node.reason) {
+        out = xattr_reply(r.node.reason, strlen(r.node.reason), buf, size);
+    }
+    res_clear(&r);
+    store_txn_abort(txn);
+    return finish(t, a, "getxattr", path, (int)out);
+}
+
+ssize_t tree_listxattr(struct tree *t, struct store_actor *a, const char *path, char *buf,
+                       size_t size)
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 1, &txn);
+    if (rc)
+        return rc;
+    struct res r;
+    rc = resolve(t, txn, a, path, &r);
+    if (rc) {
+        store_txn_abort(txn);
+        return finish(t, a, "listxattr", path, rc);
+    }
+    char list[128];
+    size_t len = 0;
+    int is_doc = (r.kind == RES_NODE && r.node.type == NODE_FILE) || r.kind == RES_VFILE;
+    if (r.kind == RES_NODE || r.kind == RES_VFILE) {
+        memcpy(list + len, XATTR_STATE, sizeof XATTR_STATE);
+        len += sizeof XATTR_STATE;
+    }
+    if (is_doc && r.node.version > 0) {
+        memcpy(list + len, XATTR_VERSION, sizeof XATTR_VERSION);
+        len += sizeof XATTR_VERSION;
+        memcpy(list + len, XATTR_AUTHOR, sizeof XATTR_AUTHOR);
+        len += sizeof XATTR_AUTHOR;
+    }
+    if (r.kind == RES_NODE && r.node.reason) {
+        memcpy(list + len, XATTR_REASON, sizeof XATTR_REASON);
+        len += sizeof XATTR_REASON;
+    }
+    res_clear(&r);
+    store_txn_abort(txn);
+    return xattr_reply(list, len, buf, size);
+}
+
+int tree_setxattr(struct tree *t, struct store_actor *a, const char *path,
+                  const char *name, const char *value, size_t size, int flags)
+{
+    if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
+        return -ENOTSUP;
+    if (strcmp(name, XATTR_REASON) != 0)
+        return -ENOTSUP; /* version, author and state are kept by casefs;
+                            ENOTSUP lets cp -a and mv skip them quietly */
+    if (size == 0 || size > NODE_REASON_MAX || memchr(value, '\0', size))
+        return -EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct node n;
+    memset(&n, 0, sizeof n);
+    rc = resolve_node(t, txn, a, path, &n);
+    if (rc == 0 && n.id == NODE_ROOT)
+        rc = -EPERM;
+    if (rc == 0 && !may(a, &n, TREE_W))
+        rc = -EACCES;
+    if (rc == 0 && (flags & XATTR_CREATE) && n.reason)
+        rc = -EEXIST;
+    if (rc == 0 && (flags & XATTR_REPLACE) && !n.reason)
+        rc = -ENODATA;
+    if (rc == 0) {
+        free(n.reason);
+        n.reason = strndup(value, size);
+        rc = n.reason ? node_put(t->s, txn, &n) : -ENOMEM;
+    }
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "setxattr", rel(path), n.version, 0,
+                        "reason attached for a retraction request");
+    rc = commit_or_abort(t, txn, rc);
+    node_clear(&n);
+    return finish(t, a, "setxattr", path, rc);
+}
+
+int tree_removexattr(struct tree *t, struct store_actor *a, const char *path,
+                     const char *name)
+{
+    if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
+        return -ENODATA;
+    if (strcmp(name, XATTR_REASON) != 0)
+        return -EPERM;
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 0, &txn);
+    if (rc)
+        return rc;
+    struct node n;
+    memset(&n, 0, sizeof n);
+    rc = resolve_node(t, txn, a, path, &n);
+    if (rc == 0 && !may(a, &n, TREE_W))
+        rc = -EACCES;
+    if (rc == 0 && !n.reason)
+        rc = -ENODATA;
+    if (rc == 0) {
+        free(n.reason);
+        n.reason = NULL;
+        rc = node_put(t->s, txn, &n);
+    }
+    if (rc == 0)
+        rc = log_append(t->s, txn, a, "removexattr", rel(path), n.version, 0,
+                        "retraction reason removed");
+    rc = commit_or_abort(t, txn, rc);
+    node_clear(&n);
+    return finish(t, a, "removexattr", path, rc);
+}

@@ -1,0 +1,91 @@
+#!/bin/bash
+# t3400-concurrency8: 8 processes write and read overlapping documents for
+# a minute (CASEFS_CONCURRENCY_SECONDS to change).  Every save that
+# returned is exactly one version with exactly its content, nothing errs,
+# and the log chain verifies.
+
+. "$(dirname "$0")/../mount/lib.sh"
+
+C=2026-3400
+SECONDS_RUN=${CASEFS_CONCURRENCY_SECONDS:-60}
+
+test_expect_success "8 processes for ${SECONDS_RUN} s: no error" '
+    mkdir "$MNT/$C" &&
+    python3 - "$MNT/$C" "$SECONDS_RUN" "$TMP/saves" <<-\PY
+	import os, random, sys, time
+	d, seconds, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+	shared = ["shared-%d.txt" % i for i in range(3)]
+	def work(p):
+	    r = random.Random(p)
+	    end = time.time() + seconds
+	    n = 0
+	    with open("%s.%d" % (out, p), "w") as log:
+	        while time.time() < end:
+	            n += 1
+	            body = ("process %d save %d\n" % (p, n)) * r.randint(1, 3000)
+	            if r.random() < 0.5:
+	                # an atomic save onto a shared document
+	                name = r.choice(shared)
+	                tmp = os.path.join(d, ".%s.P%dN%d" % (name, p, n))
+	                with open(tmp, "w") as f:
+	                    f.write(body)
+	                os.rename(tmp, os.path.join(d, name))
+	            else:
+	                # an in-place save of the own document of this process
+	                name = "own-%d.txt" % p
+	                with open(os.path.join(d, name), "w") as f:
+	                    f.write(body)
+	            log.write("%s\t%d\t%d\n" % (name, p, n))
+	            log.flush()
+	            # then a read of any document, whole
+	            other = os.path.join(d, r.choice(shared + ["own-%d.txt" % r.randrange(8)]))
+	            try:
+	                data = open(other).read()
+	                assert data.count("\n") >= 1 and len(set(data.splitlines())) == 1, other
+	            except FileNotFoundError:
+	                pass
+	    os._exit(0)
+	pids = []
+	for p in range(8):
+	    pid = os.fork()
+	    if pid == 0:
+	        try:
+	            work(p)
+	        except BaseException as e:
+	            print("process", p, "failed:", repr(e), flush=True)
+	            os._exit(1)
+	    pids.append(pid)
+	bad = [p for p in pids if os.waitpid(p, 0)[1] != 0]
+	sys.exit(1 if bad else 0)
+	PY
+'
+
+test_expect_success 'every save is exactly one version with its own content' '
+    cat "$TMP"/saves.* >"$TMP/saves" &&
+    test "$(wc -l <"$TMP/saves")" -gt 100 &&
+    for doc in $(cut -f1 "$TMP/saves" | sort -u); do
+        want=$(awk -F"\t" -v d="$doc" "\$1 == d" "$TMP/saves" | wc -l)
+        got=$(versions_of "$C/$doc")
+        [ "$want" = "$got" ] || fail "$doc: $want saves returned, $got versions" || return 1
+    done
+'
+
+test_expect_success 'each version holds one save whole, and each save is in one version' '
+    for doc in $(cut -f1 "$TMP/saves" | sort -u); do
+        n=$(versions_of "$C/$doc")
+        for v in $(seq "$n"); do
+            cfs cat "$STORE" "$C/$doc" --version "$v" | sort -u >"$TMP/v" || return 1
+            [ "$(wc -l <"$TMP/v")" = 1 ] || fail "$doc v$v mixes saves" || return 1
+            cat "$TMP/v"
+        done
+    done | sed "s/^process \([0-9]*\) save \([0-9]*\)\$/\1 \2/" | sort >"$TMP/found" &&
+    cut -f2,3 "$TMP/saves" | tr "\t" " " | sort >"$TMP/expected" &&
+    test_cmp "$TMP/expected" "$TMP/found"
+'
+
+test_expect_success 'the log chain verifies and the store is sound' '
+    cfs log verify "$STORE" &&
+    cfs verify "$STORE" >/dev/null
+'
+
+test_done

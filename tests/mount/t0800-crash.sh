@@ -1,0 +1,139 @@
+#!/bin/bash
+# t0800-crash: a successful close survives kill -9 of the daemon.
+#
+# A stream of saves runs while the casefs daemon is killed with SIGKILL.
+# After a lazy unmount and a new mount every save whose close succeeded
+# reads back exactly, each has its log entry, and the store opens cleanly.
+
+. "$(dirname "$0")/lib.sh"
+
+C=2026-0800
+
+# content_of I: the known content of save I (a size that varies with I).
+content_of () {
+    awk -v i="$1" 'BEGIN { n = 1 + (i * 37) % 400
+        for (l = 1; l <= n; l++) printf "save %d line %d of %d\n", i, l, n }'
+}
+
+# writer DONE NAME-PATTERN: saves content_of 1, 2, ... to documents named
+# by NAME-PATTERN (%d: the save's number) with cp, which reports a failed
+# close; after each successful save appends its number to DONE.  Stops at
+# the first failure (the daemon is gone).
+writer () {
+    local done=$1 pattern=$2 i=0 name
+    while :; do
+        i=$((i + 1))
+        # shellcheck disable=SC2059
+        name=$(printf "$pattern" "$i")
+        content_of "$i" >"$SCRATCH/w.$i" || return 1
+        cp "$SCRATCH/w.$i" "$MNT/$C/$name" 2>>"$TMP/writer.err" || return 0
+        echo "$i" >>"$done"
+        rm -f "$SCRATCH/w.$i"
+    done
+}
+
+# crash_while_writing DONE PATTERN: starts a writer, waits until it saved
+# at least 20 times (at most 20 s), kills the daemon with SIGKILL, waits
+# for the writer and lazily unmounts the dead mount.
+crash_while_writing () {
+    local pids wpid i
+    : >"$1"
+    writer "$1" "$2" &
+    wpid=$!
+    for i in $(seq 200); do
+        [ "$(wc -l <"$1")" -ge 20 ] && break
+        sleep 0.1
+    done
+    pids=$(daemon_pids)
+    say "daemon: $pids; saves done so far: $(wc -l <"$1")"
+    [ "$(printf '%s\n' "$pids" | wc -l)" -eq 1 ] || fail "expected one daemon, found '$pids'" || return 1
+    kill -9 "$pids" || return 1
+    for i in $(seq 100); do
+        kill -0 "$wpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$wpid" 2>/dev/null; then
+        kill "$wpid"
+        fail "the writer did not stop after the daemon died"
+        return 1
+    fi
+    wait "$wpid"
+    say "writer stopped after $(wc -l <"$1") saves; its last error:"
+    tail -n 2 "$TMP/writer.err"
+    fusermount3 -u -z "$MNT" && ! is_mounted "$MNT" && wait_daemon_gone
+}
+
+test_expect_success 'set-up: a case' '
+    mkdir "$MNT/$C" &&
+    echo "before the crash" >"$MNT/$C/before.txt"
+'
+
+test_expect_success 'kill -9 of the daemon during a stream of saves to new documents' '
+    crash_while_writing "$TMP/done1" "doc-%d.txt" &&
+    test "$(wc -l <"$TMP/done1")" -ge 20
+'
+
+test_expect_success 'the store mounts again after the crash' '
+    mount_store &&
+    test_eq "before the crash" "$(cat "$MNT/$C/before.txt")" "a document from before"
+'
+
+test_expect_success 'every document whose close succeeded reads back exactly' '
+    for i in $(cat "$TMP/done1"); do
+        content_of "$i" >"$SCRATCH/want" &&
+        cmp "$SCRATCH/want" "$MNT/$C/doc-$i.txt" &&
+        cfs cat "$STORE" "$C/doc-$i.txt" >"$SCRATCH/got" &&
+        cmp "$SCRATCH/want" "$SCRATCH/got" &&
+        test_eq 1 "$(versions_of "$C/doc-$i.txt")" "versions of doc-$i.txt" || return 1
+    done
+'
+
+test_expect_success 'every committed save has its version entry in the log' '
+    cfs log "$STORE" >"$TMP/log" &&
+    for i in $(cat "$TMP/done1"); do
+        awk -F"\t" -v p="$C/doc-$i.txt" "\$5 == \"version\" && \$6 == p && \$7 == \"v1\"" \
+            "$TMP/log" | grep -q . || fail "no version entry for doc-$i.txt" || return 1
+    done
+'
+
+test_expect_success 'kill -9 during a stream of saves to one document' '
+    crash_while_writing "$TMP/done2" "journal.txt" &&
+    test "$(wc -l <"$TMP/done2")" -ge 20
+'
+
+test_expect_success 'after the second crash the history holds every successful save' '
+    mount_store &&
+    k=$(tail -n 1 "$TMP/done2") &&
+    h=$(versions_of "$C/journal.txt") &&
+    say "last successful save $k, versions $h" &&
+    test "$h" -ge "$k" &&
+    test "$h" -le $((k + 1)) &&
+    for n in $(seq "$h"); do
+        content_of "$n" >"$SCRATCH/want" &&
+        cfs cat "$STORE" "$C/journal.txt" --version "$n" >"$SCRATCH/got" &&
+        cmp "$SCRATCH/want" "$SCRATCH/got" || fail "journal.txt v$n" || return 1
+    done &&
+    content_of "$h" >"$SCRATCH/want" &&
+    cmp "$SCRATCH/want" "$MNT/$C/journal.txt"
+'
+
+test_expect_success 'the store works normally after the crashes' '
+    cfs log "$STORE" >"$TMP/log" &&
+    test_eq ok "$(tail -n 1 "$TMP/log" | cut -f8)" "result of the last entry" &&
+    echo "after the crash" >"$MNT/$C/after.txt" &&
+    test_eq "after the crash" "$(cat "$MNT/$C/after.txt")" "a new document" &&
+    test_eq 1 "$(versions_of "$C/after.txt")" "versions" &&
+    remount &&
+    test_eq "after the crash" "$(cat "$MNT/$C/after.txt")" "after a clean remount" &&
+    cfs log "$STORE" >"$TMP/log2" &&
+    test "$(wc -l <"$TMP/log2")" -gt "$(wc -l <"$TMP/log")"
+'
+
+test_expect_success 'the audit log sequence has no gap after the crashes' '
+    cfs log "$STORE" >"$TMP/log" &&
+    cut -f1 "$TMP/log" >"$TMP/seq" &&
+    seq "$(wc -l <"$TMP/log")" >"$TMP/seq.want" &&
+    test_cmp "$TMP/seq.want" "$TMP/seq"
+'
+
+test_done

@@ -1,0 +1,294 @@
+/*
+ * chunk: content comes back as stored, identical content is kept once,
+ * altered content is refused without handing out its plaintext, and the
+ * chunker cuts by content so an insertion disturbs only nearby chunks.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/chunk.h"
+#include "tests/unit/helpers.h"
+
+#define MIB (1024u * 1024u)
+
+static struct tstore t;
+
+static void chunk_setup(void)
+{
+    tstore_open(&t);
+}
+
+static void chunk_teardown(void)
+{
+    tstore_close(&t);
+}
+
+static int put_one(const uint8_t *p, size_t n, uint8_t id[CHUNK_ID_BYTES])
+{
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
+    int rc = chunk_put(t.s, txn, p, n, id);
+    if (rc == 0)
+        return store_txn_commit(t.s, txn);
+    store_txn_abort(txn);
+    return rc;
+}
+
+static int get_one(const uint8_t id[CHUNK_ID_BYTES], uint8_t *buf, size_t *n)
+{
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    int rc = chunk_get(t.s, txn, id, buf, n);
+    store_txn_abort(txn);
+    return rc;
+}
+
+START_TEST(test_chunk_round_trip)
+{
+    static const size_t sizes[] = {1, 100, CHUNK_MIN, 20000, CHUNK_MAX};
+    uint8_t *p = malloc(CHUNK_MAX), *back = malloc(CHUNK_MAX);
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        fill_random(p, sizes[i], 7 + i);
+        uint8_t id[CHUNK_ID_BYTES], want[CHUNK_ID_BYTES];
+        ck_assert_int_eq(put_one(p, sizes[i], id), 0);
+        chunk_id(t.s, p, sizes[i], want);
+        ck_assert_mem_eq(id, want, CHUNK_ID_BYTES);
+        size_t n = 0;
+        memset(back, 0, CHUNK_MAX);
+        ck_assert_int_eq(get_one(id, back, &n), 0);
+        ck_assert_uint_eq(n, sizes[i]);
+        ck_assert_mem_eq(back, p, sizes[i]);
+    }
+    free(p);
+    free(back);
+}
+END_TEST
+
+START_TEST(test_chunk_too_big_and_missing)
+{
+    uint8_t *p = calloc(1, CHUNK_MAX + 1), *back = malloc(CHUNK_MAX);
+    uint8_t id[CHUNK_ID_BYTES];
+    ck_assert_int_eq(put_one(p, CHUNK_MAX + 1, id), -EINVAL);
+    memset(id, 0x5a, sizeof id);
+    size_t n = 0;
+    ck_assert_int_eq(get_one(id, back, &n), -ENOENT);
+    free(p);
+    free(back);
+}
+END_TEST
+
+START_TEST(test_chunk_identical_stored_once)
+{
+    uint8_t a[5000], b[5000];
+    fill_random(a, sizeof a, 1);
+    memcpy(b, a, sizeof b);
+    b[4999] ^= 1;
+    size_t before = raw_count(t.s, STORE_DB_CHUNKS);
+    uint8_t id1[CHUNK_ID_BYTES], id2[CHUNK_ID_BYTES], id3[CHUNK_ID_BYTES],
+        id4[CHUNK_ID_BYTES];
+
+    /* Twice in one transaction, once more in another. */
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
+    ck_assert_int_eq(chunk_put(t.s, txn, a, sizeof a, id1), 0);
+    ck_assert_int_eq(chunk_put(t.s, txn, a, sizeof a, id2), 0);
+    ck_assert_int_eq(store_txn_commit(t.s, txn), 0);
+    ck_assert_int_eq(put_one(a, sizeof a, id3), 0);
+    ck_assert_mem_eq(id1, id2, CHUNK_ID_BYTES);
+    ck_assert_mem_eq(id1, id3, CHUNK_ID_BYTES);
+    ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), before + 1);
+
+    /* One bit of difference is another chunk. */
+    ck_assert_int_eq(put_one(b, sizeof b, id4), 0);
+    ck_assert(memcmp(id1, id4, CHUNK_ID_BYTES) != 0);
+    ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), before + 2);
+}
+END_TEST
+
+/* True when any 16-byte window of the plaintext shows up in buf. */
+static int leaks(const uint8_t *buf, size_t n, const uint8_t *pt, size_t ptlen)
+{
+    for (size_t i = 0; i + 16 <= ptlen; i += 16)
+        if (memmem(buf, n, pt + i, 16))
+            return 1;
+    return 0;
+}
+
+START_TEST(test_chunk_tampered_is_eio_without_plaintext)
+{
+    enum { N = 6000 };
+    uint8_t pt[N], id[CHUNK_ID_BYTES];
+    fill_random(pt, N, 99);
+    ck_assert_int_eq(put_one(pt, N, id), 0);
+    uint8_t *orig;
+    ssize_t len = raw_get(t.s, STORE_DB_CHUNKS, id, CHUNK_ID_BYTES, &orig);
+    ck_assert_int_eq(len, N + KEYS_SEAL_OVERHEAD);
+    ck_assert(!leaks(orig, (size_t)len, pt, N)); /* encrypted at rest */
+
+    uint8_t *buf = malloc(CHUNK_MAX);
+    size_t offs[] = {3, KEYS_NONCE_BYTES, KEYS_NONCE_BYTES + N / 2, (size_t)len - 2};
+    for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
+        ck_assert_int_eq(
+            raw_put(t.s, STORE_DB_CHUNKS, id, CHUNK_ID_BYTES, orig, (size_t)len), 0);
+        ck_assert_int_eq(
+            raw_flip(t.s, STORE_DB_CHUNKS, id, CHUNK_ID_BYTES, offs[i], 0x80), 0);
+        memset(buf, 0xee, CHUNK_MAX);
+        size_t n = 12345;
+        ck_assert_msg(get_one(id, buf, &n) == -EIO, "byte %zu flipped: not EIO", offs[i]);
+        ck_assert_msg(!leaks(buf, CHUNK_MAX, pt, N),
+                      "byte %zu flipped: plaintext in buffer", offs[i]);
+    }
+    free(orig);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_chunk_moved_to_other_id_is_eio)
+{
+    uint8_t a[4100], b[4100], ida[CHUNK_ID_BYTES], idb[CHUNK_ID_BYTES];
+    fill_random(a, sizeof a, 3);
+    fill_random(b, sizeof b, 4);
+    ck_assert_int_eq(put_one(a, sizeof a, ida), 0);
+    ck_assert_int_eq(put_one(b, sizeof b, idb), 0);
+    uint8_t *va;
+    ssize_t len = raw_get(t.s, STORE_DB_CHUNKS, ida, CHUNK_ID_BYTES, &va);
+    ck_assert_int_gt(len, 0);
+    ck_assert_int_eq(raw_put(t.s, STORE_DB_CHUNKS, idb, CHUNK_ID_BYTES, va, (size_t)len),
+                     0);
+    free(va);
+    uint8_t *buf = malloc(CHUNK_MAX);
+    memset(buf, 0, CHUNK_MAX);
+    size_t n;
+    ck_assert_int_eq(get_one(idb, buf, &n), -EIO);
+    ck_assert(!leaks(buf, CHUNK_MAX, a, sizeof a));
+    ck_assert_int_eq(get_one(ida, buf, &n), 0);
+    ck_assert_mem_eq(buf, a, sizeof a);
+    free(buf);
+}
+END_TEST
+
+/* Cuts p[0..n) completely; returns the number of chunks, lengths in lens. */
+static size_t cut_all(const uint8_t *p, size_t n, size_t *lens, size_t max)
+{
+    size_t off = 0, count = 0;
+    while (off < n) {
+        size_t c = chunk_cut(t.s, p + off, n - off, 1);
+        ck_assert_uint_gt(c, 0);
+        ck_assert_uint_le(c, n - off);
+        ck_assert_uint_lt(count, max);
+        lens[count++] = c;
+        off += c;
+    }
+    return count;
+}
+
+START_TEST(test_chunk_cut_bounds_and_determinism)
+{
+    uint8_t *p = malloc(MIB);
+    fill_random(p, MIB, 2026);
+    size_t lens[1024], again[1024];
+    size_t n = cut_all(p, MIB, lens, 1024);
+    ck_assert_uint_ge(n, MIB / CHUNK_MAX);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n) /* only the last may be short */
+            ck_assert_msg(lens[i] >= CHUNK_MIN && lens[i] <= CHUNK_MAX,
+                          "chunk %zu is %zu bytes", i, lens[i]);
+        else
+            ck_assert_uint_le(lens[i], CHUNK_MAX);
+        total += lens[i];
+    }
+    ck_assert_uint_eq(total, MIB);
+    /* Random content is cut by content, not only at the maximum. */
+    size_t below_max = 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        below_max += lens[i] < CHUNK_MAX;
+    ck_assert_uint_gt(below_max, n / 2);
+
+    size_t m = cut_all(p, MIB, again, 1024);
+    ck_assert_uint_eq(m, n);
+    ck_assert_mem_eq(again, lens, n * sizeof *lens);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_chunk_cut_short_input)
+{
+    uint8_t p[CHUNK_MIN + 100];
+    fill_random(p, sizeof p, 5);
+    ck_assert_uint_eq(chunk_cut(t.s, p, 0, 1), 0);
+    ck_assert_uint_eq(chunk_cut(t.s, p, 10, 1), 10);
+    ck_assert_uint_eq(chunk_cut(t.s, p, 10, 0), 0); /* wants more bytes */
+    ck_assert_uint_eq(chunk_cut(t.s, p, CHUNK_MIN, 0), 0);
+    ck_assert_uint_eq(chunk_cut(t.s, p, CHUNK_MIN, 1), CHUNK_MIN);
+    /* Zeros never match the boundary pattern: a forced cut at the maximum. */
+    uint8_t *z = calloc(1, 3 * CHUNK_MAX);
+    size_t c = chunk_cut(t.s, z, 3 * CHUNK_MAX, 0);
+    ck_assert(c == CHUNK_MAX || (c >= CHUNK_MIN && c < CHUNK_MAX));
+    ck_assert_uint_eq(chunk_cut(t.s, z, 3 * CHUNK_MAX, 0), c);
+    free(z);
+}
+END_TEST
+
+/* Ids of the chunks of p[0..n). */
+static size_t ids_of(const uint8_t *p, size_t n, uint8_t (*ids)[CHUNK_ID_BYTES],
+                     size_t max)
+{
+    size_t lens[1024];
+    size_t count = cut_all(p, n, lens, 1024);
+    ck_assert_uint_le(count, max);
+    size_t off = 0;
+    for (size_t i = 0; i < count; i++) {
+        chunk_id(t.s, p + off, lens[i], ids[i]);
+        off += lens[i];
+    }
+    return count;
+}
+
+START_TEST(test_chunk_cut_content_defined)
+{
+    enum { INS = 37, AT = 1000 };
+    uint8_t *p = malloc(MIB), *q = malloc(MIB + INS);
+    fill_random(p, MIB, 77);
+    memcpy(q, p, AT);
+    fill_random(q + AT, INS, 78);
+    memcpy(q + AT + INS, p + AT, MIB - AT);
+    uint8_t(*a)[CHUNK_ID_BYTES] = malloc(1024 * CHUNK_ID_BYTES);
+    uint8_t(*b)[CHUNK_ID_BYTES] = malloc(1024 * CHUNK_ID_BYTES);
+    size_t na = ids_of(p, MIB, a, 1024), nb = ids_of(q, MIB + INS, b, 1024);
+    size_t shared = 0;
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            if (memcmp(a[i], b[j], CHUNK_ID_BYTES) == 0) {
+                shared++;
+                break;
+            }
+    /* Only the chunk(s) around the insertion differ. */
+    ck_assert_msg(na >= 8, "only %zu chunks in 1 MiB", na);
+    ck_assert_msg(shared + 2 >= na, "%zu of %zu chunks unchanged after an insertion",
+                  shared, na);
+    free(p);
+    free(q);
+    free(a);
+    free(b);
+}
+END_TEST
+
+Suite *chunk_suite(void)
+{
+    Suite *s = suite_create("chunk");
+    TCase *tc = tcase_create("chunk");
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_checked_fixture(tc, chunk_setup, chunk_teardown);
+    tcase_add_test(tc, test_chunk_round_trip);
+    tcase_add_test(tc, test_chunk_too_big_and_missing);
+    tcase_add_test(tc, test_chunk_identical_stored_once);
+    tcase_add_test(tc, test_chunk_tampered_is_eio_without_plaintext);
+    tcase_add_test(tc, test_chunk_moved_to_other_id_is_eio);
+    tcase_add_test(tc, test_chunk_cut_bounds_and_determinism);
+    tcase_add_test(tc, test_chunk_cut_short_input);
+    tcase_add_test(tc, test_chunk_cut_content_defined);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,204 @@
+/*
+ * version: a version record keeps who, when, what size and which chunks;
+ * same content is recognised by its chunk list; a tampered or moved record
+ * is refused.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/codec.h"
+#include "store/version.h"
+#include "tests/unit/helpers.h"
+
+static struct tstore t;
+
+static void version_setup(void)
+{
+    tstore_open(&t);
+}
+
+static void version_teardown(void)
+{
+    tstore_close(&t);
+}
+
+static void sample(struct version *v, struct version_chunk *chunks, uint32_t n)
+{
+    memset(v, 0, sizeof *v);
+    v->node = 4242;
+    v->number = 3;
+    v->state = VERSION_LIVE;
+    v->sec = 1767225600;
+    v->nsec = 123456789;
+    v->uid = 1000;
+    v->pid = 31337;
+    v->user = "handlaggare";
+    v->process = "vim";
+    v->mode = 0100640;
+    v->from_node = 17;
+    v->nchunks = n;
+    v->chunks = chunks;
+    v->size = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        memset(chunks[i].id, (int)(0x10 + i), CHUNK_ID_BYTES);
+        chunks[i].id[0] = (uint8_t)i;
+        chunks[i].len = 4096 + 1000 * i;
+        v->size += chunks[i].len;
+    }
+}
+
+static void put(const struct version *v)
+{
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
+    ck_assert_int_eq(version_put(t.s, txn, v), 0);
+    ck_assert_int_eq(store_txn_commit(t.s, txn), 0);
+}
+
+static int get(uint64_t node, uint32_t number, struct version *out)
+{
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    int rc = version_get(t.s, txn, node, number, out);
+    store_txn_abort(txn);
+    return rc;
+}
+
+START_TEST(test_version_round_trip)
+{
+    struct version_chunk chunks[3];
+    struct version v, g;
+    sample(&v, chunks, 3);
+    put(&v);
+    ck_assert_int_eq(get(4242, 3, &g), 0);
+    ck_assert_uint_eq(g.node, 4242);
+    ck_assert_uint_eq(g.number, 3);
+    ck_assert_uint_eq(g.state, VERSION_LIVE);
+    ck_assert_int_eq(g.sec, 1767225600);
+    ck_assert_uint_eq(g.nsec, 123456789);
+    ck_assert_uint_eq(g.uid, 1000);
+    ck_assert_uint_eq(g.pid, 31337);
+    ck_assert_str_eq(g.user, "handlaggare");
+    ck_assert_str_eq(g.process, "vim");
+    ck_assert_uint_eq(g.size, 4096 + 5096 + 6096);
+    ck_assert_uint_eq(g.mode, 0100640);
+    ck_assert_uint_eq(g.from_node, 17);
+    ck_assert_uint_eq(g.nchunks, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        ck_assert_mem_eq(g.chunks[i].id, chunks[i].id, CHUNK_ID_BYTES);
+        ck_assert_uint_eq(g.chunks[i].len, chunks[i].len);
+    }
+    ck_assert(version_same_content(&v, &g));
+    version_clear(&g);
+    ck_assert_ptr_null(g.chunks);
+
+    /* Other numbers of the same node are separate records. */
+    ck_assert_int_eq(get(4242, 2, &g), -ENOENT);
+    ck_assert_int_eq(get(4242, 4, &g), -ENOENT);
+    ck_assert_int_eq(get(4243, 3, &g), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_version_empty_and_retracted)
+{
+    struct version v, g;
+    sample(&v, NULL, 0);
+    v.number = 1;
+    v.state = VERSION_RETRACTED;
+    put(&v);
+    ck_assert_int_eq(get(4242, 1, &g), 0);
+    ck_assert_uint_eq(g.size, 0);
+    ck_assert_uint_eq(g.nchunks, 0);
+    ck_assert_uint_eq(g.state, VERSION_RETRACTED);
+    version_clear(&g);
+}
+END_TEST
+
+START_TEST(test_version_same_content)
+{
+    struct version_chunk ca[3], cb[3];
+    struct version a, b;
+    sample(&a, ca, 3);
+    sample(&b, cb, 3);
+    ck_assert(version_same_content(&a, &b));
+    /* Who and when do not matter, only the content. */
+    b.uid = 0;
+    b.sec = 1;
+    b.user = "someone else";
+    b.number = 9;
+    ck_assert(version_same_content(&a, &b));
+    cb[1].id[5] ^= 1;
+    ck_assert(!version_same_content(&a, &b));
+    cb[1].id[5] ^= 1;
+    cb[2].len += 1;
+    b.size += 1;
+    ck_assert(!version_same_content(&a, &b));
+    cb[2].len -= 1;
+    b.size -= 1;
+    b.nchunks = 2;
+    b.size -= cb[2].len;
+    ck_assert(!version_same_content(&a, &b));
+    struct version e1, e2;
+    sample(&e1, NULL, 0);
+    sample(&e2, NULL, 0);
+    ck_assert(version_same_content(&e1, &e2));
+    ck_assert(!version_same_content(&e1, &a));
+}
+END_TEST
+
+START_TEST(test_version_tampered_is_eio)
+{
+    struct version_chunk chunks[2];
+    struct version v, g;
+    sample(&v, chunks, 2);
+    put(&v);
+    uint8_t key[12];
+    codec_be64_put(key, 4242);
+    codec_be32_put(key + 8, 3);
+    uint8_t *orig;
+    ssize_t len = raw_get(t.s, STORE_DB_VERSIONS, key, 12, &orig);
+    ck_assert_int_gt(len, KEYS_SEAL_OVERHEAD);
+    ck_assert(memmem(orig, (size_t)len, "handlaggare", 11) == NULL);
+    size_t offs[] = {1, KEYS_NONCE_BYTES + 2, (size_t)len - 20, (size_t)len - 1};
+    for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
+        ck_assert_int_eq(raw_put(t.s, STORE_DB_VERSIONS, key, 12, orig, (size_t)len), 0);
+        ck_assert_int_eq(raw_flip(t.s, STORE_DB_VERSIONS, key, 12, offs[i], 0x04), 0);
+        memset(&g, 0, sizeof g);
+        ck_assert_msg(get(4242, 3, &g) == -EIO, "byte %zu flipped: not EIO", offs[i]);
+        ck_assert_ptr_null(g.chunks);
+    }
+    /* The untouched record moved to version 4 of the same node. */
+    ck_assert_int_eq(raw_put(t.s, STORE_DB_VERSIONS, key, 12, orig, (size_t)len), 0);
+    codec_be32_put(key + 8, 4);
+    ck_assert_int_eq(raw_put(t.s, STORE_DB_VERSIONS, key, 12, orig, (size_t)len), 0);
+    ck_assert_int_eq(get(4242, 4, &g), -EIO);
+    ck_assert_int_eq(get(4242, 3, &g), 0);
+    version_clear(&g);
+    free(orig);
+}
+END_TEST
+
+START_TEST(test_version_decode_malformed)
+{
+    struct version g;
+    static const uint8_t junk[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    ck_assert_int_eq(version_decode(junk, sizeof junk, 1, 1, &g), -EIO);
+    ck_assert_int_eq(version_decode(junk, 0, 1, 1, &g), -EIO);
+}
+END_TEST
+
+Suite *version_suite(void)
+{
+    Suite *s = suite_create("version");
+    TCase *tc = tcase_create("version");
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_checked_fixture(tc, version_setup, version_teardown);
+    tcase_add_test(tc, test_version_round_trip);
+    tcase_add_test(tc, test_version_empty_and_retracted);
+    tcase_add_test(tc, test_version_same_content);
+    tcase_add_test(tc, test_version_tampered_is_eio);
+    tcase_add_test(tc, test_version_decode_malformed);
+    suite_add_tcase(s, tc);
+    return s;
+}

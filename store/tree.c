@@ -1632,10 +1632,30 @@ static int resolve_node(struct tree *t, MDB_txn *txn, struct store_actor *a,
 int tree_utimens(struct tree *t, struct store_actor *a, const char *path,
                  const struct timespec ts[2])
 {
+    /* An open document is held locked across the change: its commit (which
+     * takes the doc's lock before its transaction) may otherwise read the
+     * new time and put the write's time back over it (rsync sets the time
+     * of a new, empty document whose release the kernel sends later). */
+    struct doc *d = NULL;
     MDB_txn *txn;
+    if (store_txn_begin(t->s, 1, &txn) == 0) {
+        struct node pn;
+        memset(&pn, 0, sizeof pn);
+        if (resolve_node(t, txn, a, path, &pn) == 0 && pn.type == NODE_FILE)
+            d = doc_find(t, pn.id);
+        node_clear(&pn);
+        store_txn_abort(txn);
+    }
+    if (d)
+        pthread_mutex_lock(&d->mu);
     int rc = store_txn_begin(t->s, 0, &txn);
-    if (rc)
+    if (rc) {
+        if (d) {
+            pthread_mutex_unlock(&d->mu);
+            doc_put(t, d, a);
+        }
         return rc;
+    }
     struct node n;
     memset(&n, 0, sizeof n);
     rc = resolve_node(t, txn, a, path, &n);
@@ -1657,15 +1677,12 @@ int tree_utimens(struct tree *t, struct store_actor *a, const char *path,
     if (rc == 0)
         rc = log_append(t->s, txn, a, "utimens", rel(path), n.version, 0, "");
     rc = commit_or_abort(t, txn, rc);
-    if (rc == 0 && n.type == NODE_FILE) {
+    if (d) {
         /* An explicit time outlasts the write time of a pending commit. */
-        struct doc *d = doc_find(t, n.id);
-        if (d) {
-            pthread_mutex_lock(&d->mu);
+        if (rc == 0 && ts[1].tv_nsec != UTIME_OMIT)
             d->write_sec = 0;
-            pthread_mutex_unlock(&d->mu);
-            doc_put(t, d, a);
-        }
+        pthread_mutex_unlock(&d->mu);
+        doc_put(t, d, a);
     }
     node_clear(&n);
     return finish(t, a, "utimens", path, rc);

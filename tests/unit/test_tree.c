@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -790,6 +791,50 @@ START_TEST(test_tree_free_commits_dirty)
 }
 END_TEST
 
+/* rsync creates a document, closes it and sets its time; the kernel may
+ * deliver the release (which commits the new document) while the time is
+ * being set.  Whatever the order, the time set is the one that stays. */
+struct release_arg {
+    struct tree_handle *h;
+    int rc;
+};
+
+static void *release_thread(void *p)
+{
+    struct release_arg *ra = p;
+    ra->rc = tree_release(tr, ra->h);
+    return NULL;
+}
+
+START_TEST(test_tree_utimens_racing_release_keeps_time)
+{
+    ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0770), 0);
+    for (int i = 0; i < 200; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/case/empty%d.txt", i);
+        struct tree_handle *h = NULL;
+        ck_assert_int_eq(
+            tree_create(tr, &root, path, 0644, O_WRONLY | O_CREAT | O_EXCL, &h), 0);
+        if (i % 2)
+            write_all(h, V1, sizeof V1 - 1);
+        ck_assert_int_eq(tree_flush(tr, h), 0);
+        struct release_arg ra = {h, -1};
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, release_thread, &ra), 0);
+        struct timespec times[2] = {{1746421505, 0}, {1746421505, 250000000}};
+        ck_assert_int_eq(tree_utimens(tr, &root, path, times), 0);
+        pthread_join(th, NULL);
+        ck_assert_int_eq(ra.rc, 0);
+        struct tree_attr at;
+        ck_assert_int_eq(tree_getattr(tr, &root, path, NULL, &at), 0);
+        ck_assert_int_eq(at.mtime_sec, 1746421505);
+        ck_assert_uint_eq(at.mtime_nsec, 250000000);
+        ck_assert_uint_eq(at.size, i % 2 ? sizeof V1 - 1 : 0);
+        ck_assert_uint_eq(version_of(path), 1);
+    }
+}
+END_TEST
+
 START_TEST(test_tree_emacs_saves_keep_one_history)
 {
     /* Two saves with a kept backup: rename to NAME~ (onto the old backup
@@ -875,6 +920,7 @@ Suite *tree_suite(void)
     tcase_add_test(tc, test_tree_tampered_read_is_eio_and_logged);
     tcase_add_test(tc, test_tree_disk_full_enospc_keeps_earlier);
     tcase_add_test(tc, test_tree_free_commits_dirty);
+    tcase_add_test(tc, test_tree_utimens_racing_release_keeps_time);
     tcase_add_test(tc, test_tree_emacs_saves_keep_one_history);
     tcase_add_test(tc, test_tree_no_plaintext_in_store_files);
     suite_add_tcase(s, tc);

@@ -26,7 +26,7 @@ UNIT_OBJ  = $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
 DEB_PACKAGES = libfuse3-dev fuse3 liblmdb-dev libsodium-dev check pkg-config \
                attr rsync tar vim python3 util-linux psmisc procps \
-               libglib2.0-bin restic
+               libglib2.0-bin restic lmdb-utils
 
 .PHONY: all deps check unit mount-tests run stop asan format clean soak integrity fuzz \
         fuzz-regress

@@ -528,6 +528,7 @@ static int doc_put(struct tree *t, struct doc *d, const struct store_actor *acto
         }
         rc = doc_commit(t->s, d, actor, path, NULL);
     }
+    __atomic_add_fetch(&t->closed_gen, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&t->mu);
     doc_free(d);
     return rc;
@@ -596,27 +597,36 @@ int tree_getattr(struct tree *t, struct store_actor *a, const char *path,
         path = h ? h->path : NULL;
     if (!path)
         return -ENOENT;
-    MDB_txn *txn;
-    int rc = store_txn_begin(t->s, 1, &txn);
-    if (rc)
-        return rc;
-    struct res r;
-    if (h && !h->version_file) {
-        memset(&r, 0, sizeof r);
-        rc = node_get(t->s, txn, h->doc->node, &r.node);
-        r.kind = RES_NODE;
-    } else {
-        rc = resolve(t, txn, a, path, &r);
+    int rc;
+    /* A document whose last handle goes away while the snapshot is read
+     * is neither in the table nor committed in the snapshot: its size
+     * would be the old one (and the kernel caches it), so read again. */
+    for (int tries = 0;; tries++) {
+        uint64_t gen = __atomic_load_n(&t->closed_gen, __ATOMIC_ACQUIRE);
+        MDB_txn *txn;
+        rc = store_txn_begin(t->s, 1, &txn);
+        if (rc)
+            return rc;
+        struct res r;
+        if (h && !h->version_file) {
+            memset(&r, 0, sizeof r);
+            rc = node_get(t->s, txn, h->doc->node, &r.node);
+            r.kind = RES_NODE;
+        } else {
+            rc = resolve(t, txn, a, path, &r);
+        }
+        if (rc == 0) {
+            rc = attr_of_res(t, txn, &r, out);
+            /* Through a handle, the size is that handle's content (it may
+             * be a replaced document's, no longer in the table). */
+            if (rc == 0 && h && !h->version_file)
+                out->size = doc_size(h->doc);
+            res_clear(&r);
+        }
+        store_txn_abort(txn);
+        if (tries == 4 || gen == __atomic_load_n(&t->closed_gen, __ATOMIC_ACQUIRE))
+            break;
     }
-    if (rc == 0) {
-        rc = attr_of_res(t, txn, &r, out);
-        /* Through a handle, the size is that handle's content (it may be
-         * a replaced document's, no longer in the table). */
-        if (rc == 0 && h && !h->version_file)
-            out->size = doc_size(h->doc);
-        res_clear(&r);
-    }
-    store_txn_abort(txn);
     return finish(t, a, "stat", path, rc);
 }
 
@@ -900,6 +910,15 @@ int tree_create(struct tree *t, struct store_actor *a, const char *path, uint32_
     uint64_t id = n.id;
     node_clear(&parent);
     node_clear(&n);
+    if (rc == 0 && revived) {
+        /* Handles still open on the removed document keep what they had,
+         * as handles of an unlinked file do on a local filesystem; what
+         * they write is kept as a detached document (orphan_rehome), not
+         * mixed into the re-created one. */
+        pthread_mutex_lock(&t->mu);
+        orphan_locked(t, id);
+        pthread_mutex_unlock(&t->mu);
+    }
     if (rc == 0)
         rc = handle_new(t, a, path, id, flags, out);
     if (rc == 0) {

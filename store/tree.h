@@ -38,6 +38,9 @@ struct tree {
     struct store *s;
     pthread_mutex_t mu; /* guards the open-document table */
     struct tree_open *open;
+    /* Bumped each time a doc leaves the table after its last commit: a
+     * reader that took its snapshot before may hold a stale size. */
+    uint64_t closed_gen;
 };
 
 /* An open file: a handle on a shared struct doc. */

@@ -275,6 +275,24 @@ class Exerciser:
             self.commit(doc, "last close")
         doc.handles.remove(h)
 
+    def recreate(self, path):
+        """The document made at path: a removed one's history continues
+        (DESIGN.md); handles still open on the removed document keep what
+        they had, as on a local filesystem, and what they write is kept by
+        casefs as a detached document."""
+        doc = self.ghosts.pop(path, None)
+        if doc is None:
+            return Doc()
+        if doc.handles:
+            old = Doc()
+            old.detached = True
+            old.dirty = False
+            old.handles = doc.handles
+            for h in old.handles:
+                h.doc = old
+            doc.handles = []
+        return doc
+
     def doc_paths(self):
         return sorted(self.docs)
 
@@ -365,7 +383,7 @@ class Exerciser:
         if not ok:
             return
         if not existed:
-            doc = self.ghosts.pop(path, None) or Doc()
+            doc = self.recreate(path)
             doc.dirty = True
             self.docs[path] = doc
         doc = self.docs[path]
@@ -538,7 +556,7 @@ class Exerciser:
                              lambda: save(self.M(path)), lambda: save(self.R(path)))
         if ok:
             if not existed:
-                self.docs[path] = self.ghosts.pop(path, None) or Doc()
+                self.docs[path] = self.recreate(path)
             doc = self.docs[path]
             doc.dirty = True
             if buf:

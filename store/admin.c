@@ -54,7 +54,11 @@ static int restore_entry(struct store *s, MDB_txn *txn, struct node *n, char *de
                          size_t len)
 {
     uint64_t other;
-    int rc = dirent_get(s, txn, n->parent, n->name, &other);
+    /* A removed entry whose name was taken by one of another kind waited
+     * displaced (node.h); it comes back under its name when that is free. */
+    int rc = dirent_undisplace(s, txn, n->parent, n->name, n->id);
+    if (rc == 0)
+        rc = dirent_get(s, txn, n->parent, n->name, &other);
     if (rc == -ENOENT) {
         rc = dirent_put(s, txn, n->parent, n->name, n->id);
     } else if (rc == 0 && other != n->id) {
@@ -252,11 +256,20 @@ static void verify_dirents(struct vctx *c, struct admin_counts *counts)
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         counts->dirents++;
-        if (k.mv_size != NODE_DIRENT_KEY_BYTES || v.mv_size != 8) {
+        if ((k.mv_size != NODE_DIRENT_KEY_BYTES &&
+             k.mv_size != NODE_DISPLACED_KEY_BYTES) ||
+            v.mv_size != 8) {
             problem(c, "names: an entry has the wrong size");
             continue;
         }
         uint64_t parent = codec_be64_get(k.mv_data), id = codec_be64_get(v.mv_data);
+        if (k.mv_size == NODE_DISPLACED_KEY_BYTES &&
+            codec_be64_get((const uint8_t *)k.mv_data + NODE_DIRENT_KEY_BYTES) != id) {
+            problem(c,
+                    "a displaced name in folder node %llu does not match its node %llu",
+                    (unsigned long long)parent, (unsigned long long)id);
+            continue;
+        }
         struct node nd;
         if (node_get(c->s, c->txn, id, &nd) != 0) {
             problem(c,

@@ -192,6 +192,90 @@ int dirent_del(struct store *s, MDB_txn *txn, uint64_t parent, const char *name)
     return store_mdb_err(mdb_del(txn, s->dbi[STORE_DB_DIRENTS], &k, NULL));
 }
 
+static void displaced_key(struct store *s, uint64_t parent, const char *name, uint64_t id,
+                          uint8_t key[NODE_DISPLACED_KEY_BYTES])
+{
+    dirent_key(s, parent, name, key);
+    codec_be64_put(key + NODE_DIRENT_KEY_BYTES, id);
+}
+
+int dirent_displace(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
+                    uint64_t id)
+{
+    uint64_t cur;
+    int rc = dirent_get(s, txn, parent, name, &cur);
+    if (rc == 0 && cur == id)
+        rc = dirent_del(s, txn, parent, name);
+    else if (rc == 0 || rc == -ENOENT)
+        rc = 0;
+    if (rc)
+        return rc;
+    uint8_t key[NODE_DISPLACED_KEY_BYTES], val[8];
+    displaced_key(s, parent, name, id, key);
+    codec_be64_put(val, id);
+    MDB_val k = {sizeof key, key}, v = {8, val};
+    return store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_DIRENTS], &k, &v, 0));
+}
+
+int dirent_undisplace(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
+                      uint64_t id)
+{
+    uint8_t key[NODE_DISPLACED_KEY_BYTES];
+    displaced_key(s, parent, name, id, key);
+    MDB_val k = {sizeof key, key};
+    int rc = store_mdb_err(mdb_del(txn, s->dbi[STORE_DB_DIRENTS], &k, NULL));
+    return rc == -ENOENT ? 0 : rc;
+}
+
+int dirent_displaced_each(struct store *s, MDB_txn *txn, uint64_t parent,
+                          const char *name, int (*fn)(const struct node *n, void *arg),
+                          void *arg)
+{
+    /* Keys sort by id within the name's prefix: collect, then walk back. */
+    uint8_t prefix[NODE_DISPLACED_KEY_BYTES];
+    displaced_key(s, parent, name, 0, prefix);
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[STORE_DB_DIRENTS], &c);
+    if (rc)
+        return store_mdb_err(rc);
+    uint64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int result = 0;
+    MDB_val k = {sizeof prefix, prefix}, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == NODE_DISPLACED_KEY_BYTES &&
+           memcmp(k.mv_data, prefix, NODE_DIRENT_KEY_BYTES) == 0) {
+        if (v.mv_size != 8) {
+            result = -EIO;
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            uint64_t *more = realloc(ids, cap * sizeof *ids);
+            if (!more) {
+                result = -ENOMEM;
+                break;
+            }
+            ids = more;
+        }
+        ids[n++] = codec_be64_get(v.mv_data);
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (result == 0 && rc != 0 && rc != MDB_NOTFOUND)
+        result = store_mdb_err(rc);
+    while (result == 0 && n > 0) {
+        struct node nd;
+        result = node_get(s, txn, ids[--n], &nd);
+        if (result == 0) {
+            result = fn(&nd, arg);
+            node_clear(&nd);
+        }
+    }
+    free(ids);
+    return result;
+}
+
 int node_children(struct store *s, MDB_txn *txn, uint64_t parent, node_each_fn fn,
                   void *arg)
 {
@@ -205,7 +289,9 @@ int node_children(struct store *s, MDB_txn *txn, uint64_t parent, node_each_fn f
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     int result = 0;
     while (rc == 0) {
-        if (k.mv_size != NODE_DIRENT_KEY_BYTES || memcmp(k.mv_data, prefix, 8) != 0)
+        if ((k.mv_size != NODE_DIRENT_KEY_BYTES &&
+             k.mv_size != NODE_DISPLACED_KEY_BYTES) ||
+            memcmp(k.mv_data, prefix, 8) != 0)
             break;
         if (v.mv_size != 8) {
             result = -EIO;

@@ -77,7 +77,29 @@ int dirent_put(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
                uint64_t id);
 int dirent_del(struct store *s, MDB_txn *txn, uint64_t parent, const char *name);
 
-/* Calls fn for every child with a dirent under parent (any state) until fn
+/* Hidden entries that gave up their name.  A hidden node (pending, renamed
+ * away, retracted) whose name is taken by an entry of another kind (a
+ * removed document's name given to a new folder, or a removed folder's to
+ * a document or a renamed folder) keeps a "displaced" dirent: the name's
+ * 40-byte key followed by its own id (48 bytes), value its id.  Any number
+ * may wait under one name; `casefs history`/`cat` still reach them by path
+ * and re-creating the name continues them (tree.c).
+ * dirent_displace moves node id from the name's dirent (when it holds id)
+ * to a displaced one; dirent_undisplace removes id's displaced dirent
+ * (0 also when there was none).  dirent_displaced_each calls fn for each
+ * displaced node of name, newest (highest id) first, until fn returns
+ * non-zero (returned). */
+#define NODE_DISPLACED_KEY_BYTES (NODE_DIRENT_KEY_BYTES + 8)
+int dirent_displace(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
+                    uint64_t id);
+int dirent_undisplace(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
+                      uint64_t id);
+int dirent_displaced_each(struct store *s, MDB_txn *txn, uint64_t parent,
+                          const char *name, int (*fn)(const struct node *n, void *arg),
+                          void *arg);
+
+/* Calls fn for every child with a dirent under parent (any state, displaced
+ * ones too) until fn
  * returns non-zero (which is returned).  0, or -EIO on a tampered record. */
 typedef int (*node_each_fn)(const struct node *child, void *arg);
 int node_children(struct store *s, MDB_txn *txn, uint64_t parent, node_each_fn fn,

@@ -303,6 +303,83 @@ static int resolve_parent(struct tree *t, MDB_txn *txn, struct store_actor *a,
     return 0;
 }
 
+/* The ids a name may lead to: its own dirent first, then displaced hidden
+ * entries, newest first (node.h). */
+#define NAME_CANDIDATES_MAX 16
+struct cand_ctx {
+    uint64_t *ids;
+    int n;
+};
+
+static int cand_add(const struct node *n, void *arg)
+{
+    struct cand_ctx *c = arg;
+    if (c->n < NAME_CANDIDATES_MAX)
+        c->ids[c->n++] = n->id;
+    return 0;
+}
+
+static int name_candidates(struct store *s, MDB_txn *txn, uint64_t parent,
+                           const char *name, uint64_t ids[NAME_CANDIDATES_MAX])
+{
+    struct cand_ctx c = {ids, 0};
+    uint64_t id;
+    int rc = dirent_get(s, txn, parent, name, &id);
+    if (rc == 0)
+        ids[c.n++] = id;
+    else if (rc != -ENOENT)
+        return rc;
+    rc = dirent_displaced_each(s, txn, parent, name, cand_add, &c);
+    return rc ? rc : c.n;
+}
+
+/* Resolves comps[i..n) below folder dir.  At the last component a document
+ * is preferred (history and cat are about documents); through the others
+ * only folders lead on.  A hidden entry displaced from its name is tried
+ * after the entry holding the name. */
+static int find_from(struct store *s, MDB_txn *txn, uint64_t dir, char **comps, int i,
+                     int n, struct node *out)
+{
+    uint64_t ids[NAME_CANDIDATES_MAX];
+    int k = name_candidates(s, txn, dir, comps[i], ids);
+    if (k < 0)
+        return k;
+    if (k == 0)
+        return -ENOENT;
+    int first_err = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int j = 0; j < k; j++) {
+            struct node nd;
+            int rc = node_get(s, txn, ids[j], &nd);
+            if (rc) {
+                if (!first_err)
+                    first_err = rc;
+                continue;
+            }
+            if (i == n - 1) {
+                if (pass == 1 || nd.type == NODE_FILE) {
+                    *out = nd;
+                    return 0;
+                }
+            } else if (pass == 0) {
+                if (nd.type != NODE_DIR) {
+                    rc = -ENOTDIR;
+                } else {
+                    rc = find_from(s, txn, nd.id, comps, i + 1, n, out);
+                    if (rc == 0) {
+                        node_clear(&nd);
+                        return 0;
+                    }
+                }
+                if (!first_err)
+                    first_err = rc;
+            }
+            node_clear(&nd);
+        }
+    }
+    return first_err ? first_err : -ENOENT;
+}
+
 int tree_find(struct store *s, MDB_txn *txn, const char *path, struct node *out)
 {
     char buf[TREE_PATH_MAX];
@@ -310,15 +387,105 @@ int tree_find(struct store *s, MDB_txn *txn, const char *path, struct node *out)
     int n = split(path, buf, comps);
     if (n < 0)
         return n;
-    int rc = node_get(s, txn, NODE_ROOT, out);
-    for (int i = 0; rc == 0 && i < n; i++) {
-        uint64_t id;
-        rc =
-            out->type == NODE_DIR ? dirent_get(s, txn, out->id, comps[i], &id) : -ENOTDIR;
-        node_clear(out);
-        if (rc == 0)
-            rc = node_get(s, txn, id, out);
+    if (n == 0)
+        return node_get(s, txn, NODE_ROOT, out);
+    return find_from(s, txn, NODE_ROOT, comps, 0, n, out);
+}
+
+/* The hidden entry of kind type that waits under name in parent: the one
+ * holding the name, else the newest displaced one.  0 with *out, or
+ * -ENOENT. */
+struct kind_ctx {
+    uint8_t type;
+    uint64_t id;
+};
+
+static int kind_pick(const struct node *n, void *arg)
+{
+    struct kind_ctx *c = arg;
+    if (n->type == c->type && n->state != NODE_LIVE && n->state != NODE_DETACHED) {
+        c->id = n->id;
+        return 1;
     }
+    return 0;
+}
+
+static int hidden_of_kind(struct store *s, MDB_txn *txn, uint64_t parent,
+                          const char *name, uint8_t type, struct node *out)
+{
+    struct kind_ctx c = {type, 0};
+    uint64_t id;
+    if (dirent_get(s, txn, parent, name, &id) == 0) {
+        int rc = node_get(s, txn, id, out);
+        if (rc)
+            return rc;
+        if (out->type == type && out->state != NODE_LIVE)
+            return 0;
+        node_clear(out);
+    }
+    int rc = dirent_displaced_each(s, txn, parent, name, kind_pick, &c);
+    if (rc < 0)
+        return rc;
+    if (!c.id)
+        return -ENOENT;
+    return node_get(s, txn, c.id, out);
+}
+
+static int collect_child(const struct node *n, void *arg)
+{
+    struct cand_ctx *c = arg;
+    uint64_t *more = realloc(c->ids, (size_t)(c->n + 1) * sizeof *more);
+    if (!more)
+        return -ENOMEM;
+    c->ids = more;
+    c->ids[c->n++] = n->id;
+    return 0;
+}
+
+/* Moves every (hidden) entry of folder from into folder to: under its own
+ * name when that is free there, else displaced (node.h). */
+static int merge_hidden(struct tree *t, MDB_txn *txn, uint64_t from, uint64_t to)
+{
+    struct cand_ctx c = {NULL, 0};
+    int rc = node_children(t->s, txn, from, collect_child, &c);
+    for (int i = 0; rc == 0 && i < c.n; i++) {
+        struct node ch;
+        rc = node_get(t->s, txn, c.ids[i], &ch);
+        if (rc)
+            break;
+        uint64_t held;
+        if (dirent_get(t->s, txn, from, ch.name, &held) == 0 && held == ch.id)
+            rc = dirent_del(t->s, txn, from, ch.name);
+        else
+            rc = dirent_undisplace(t->s, txn, from, ch.name, ch.id);
+        if (rc == 0) {
+            ch.parent = to;
+            rc = node_put(t->s, txn, &ch);
+        }
+        if (rc == 0) {
+            if (dirent_get(t->s, txn, to, ch.name, &held) == 0)
+                rc = dirent_displace(t->s, txn, to, ch.name, ch.id);
+            else
+                rc = dirent_put(t->s, txn, to, ch.name, ch.id);
+        }
+        node_clear(&ch);
+    }
+    free(c.ids);
+    return rc;
+}
+
+/* Gives name in parent to the hidden entry `back` (which waited displaced
+ * or already holds it), displacing the hidden entry `holder` (0: none). */
+static int name_give_back(struct store *s, MDB_txn *txn, uint64_t parent,
+                          const char *name, uint64_t holder, uint64_t back)
+{
+    if (holder == back)
+        return 0;
+    int rc = holder ? dirent_displace(s, txn, parent, name, holder) : 0;
+    if (rc == 0)
+        rc = dirent_undisplace(s, txn, parent, name, back);
+    if (rc == 0)
+        rc = dirent_put(s, txn, parent, name, back);
     return rc;
 }
 
@@ -801,14 +968,22 @@ int tree_mkdir(struct tree *t, struct store_actor *a, const char *path, uint32_t
         rc = names_check_new(name, at_root);
     if (rc == 0 && !may(a, &parent, TREE_W | TREE_X))
         rc = -EACCES;
-    uint64_t oldid;
+    uint64_t oldid, holder = 0;
     if (rc == 0 && dirent_get(t->s, txn, parent.id, name, &oldid) == 0) {
         rc = node_get(t->s, txn, oldid, &old);
         if (rc == 0 && old.state == NODE_LIVE)
             rc = -EEXIST;
-        else if (rc == 0 && old.type == NODE_DIR) {
-            /* A folder removed (pending) and made again continues as itself. */
-            rc = withdraw_if_same_process(t, txn, a, &old, rel(path));
+        holder = oldid;
+        node_clear(&old);
+    }
+    if (rc == 0) {
+        int hr = hidden_of_kind(t->s, txn, parent.id, name, NODE_DIR, &old);
+        if (hr == 0) {
+            /* A folder removed (pending) and made again continues as itself;
+             * a removed document holding the name waits displaced. */
+            rc = name_give_back(t->s, txn, parent.id, name, holder, old.id);
+            if (rc == 0)
+                rc = withdraw_if_same_process(t, txn, a, &old, rel(path));
             old.state = NODE_LIVE;
             old.mode = S_IFDIR | ((mode & 07777) & (at_root ? 07770 : 07777));
             now_ts(&old.ctime_sec, &old.ctime_nsec);
@@ -816,8 +991,11 @@ int tree_mkdir(struct tree *t, struct store_actor *a, const char *path, uint32_t
                 rc = node_put(t->s, txn, &old);
             detail = "re-created: continues the removed folder";
             goto logged;
-        } else if (rc == 0) {
-            rc = dirent_del(t->s, txn, parent.id, name);
+        } else if (hr != -ENOENT) {
+            rc = hr;
+        } else if (holder) {
+            /* A removed document keeps its history, reachable by path. */
+            rc = dirent_displace(t->s, txn, parent.id, name, holder);
         }
     }
     /* Cases are private to their owner and group unless widened by chmod. */
@@ -879,24 +1057,34 @@ int tree_create(struct tree *t, struct store_actor *a, const char *path, uint32_
         rc = -EPERM; /* only case folders at the root */
     if (rc == 0 && !may(a, &parent, TREE_W | TREE_X))
         rc = -EACCES;
-    uint64_t oldid;
+    uint64_t oldid, holder = 0;
     if (rc == 0 && dirent_get(t->s, txn, parent.id, name, &oldid) == 0) {
         rc = node_get(t->s, txn, oldid, &n);
-        if (rc == 0 && n.state == NODE_LIVE) {
+        if (rc == 0 && n.state == NODE_LIVE)
             rc = -EEXIST;
-        } else if (rc == 0 && n.type == NODE_FILE) {
+        holder = oldid;
+        node_clear(&n);
+    }
+    if (rc == 0) {
+        int hr = hidden_of_kind(t->s, txn, parent.id, name, NODE_FILE, &n);
+        if (hr == 0) {
             /* Re-created while hidden (retraction pending, or renamed away
-             * by an editor): the same document, the same history. */
-            rc = withdraw_if_same_process(t, txn, a, &n, rel(path));
+             * by an editor): the same document, the same history; a
+             * removed folder holding the name waits displaced. */
+            rc = name_give_back(t->s, txn, parent.id, name, holder, n.id);
+            if (rc == 0)
+                rc = withdraw_if_same_process(t, txn, a, &n, rel(path));
             n.state = NODE_LIVE;
             n.transient = names_is_transient(name);
             now_ts(&n.ctime_sec, &n.ctime_nsec);
             if (rc == 0)
                 rc = node_put(t->s, txn, &n);
             revived = 1;
-        } else if (rc == 0) {
-            node_clear(&n);
-            rc = dirent_del(t->s, txn, parent.id, name);
+        } else if (hr != -ENOENT) {
+            rc = hr;
+        } else if (holder) {
+            /* A removed folder keeps its documents, reachable by path. */
+            rc = dirent_displace(t->s, txn, parent.id, name, holder);
         }
     }
     if (rc == 0 && !revived)
@@ -1413,6 +1601,22 @@ static int rename_in_txn(struct tree *t, MDB_txn *txn, struct store_actor *a,
         rc = node_get(t->s, txn, did, &dst);
         have_dst = rc == 0;
     }
+    /* A removed document of this name that waits displaced comes back for
+     * a document renamed here, as it does when re-created. */
+    if (rc == 0 && src.type == NODE_FILE &&
+        (!have_dst || (dst.state != NODE_LIVE && dst.type != NODE_FILE))) {
+        struct node back;
+        int hr = hidden_of_kind(t->s, txn, tp.id, tname, NODE_FILE, &back);
+        if (hr == 0) {
+            rc = name_give_back(t->s, txn, tp.id, tname, have_dst ? dst.id : 0, back.id);
+            if (have_dst)
+                node_clear(&dst);
+            dst = back;
+            have_dst = 1;
+        } else if (hr != -ENOENT) {
+            rc = hr;
+        }
+    }
     const char *tpath = rel(to);
     snprintf(detail, sizeof detail, "to %s", tpath);
     if (rc)
@@ -1429,7 +1633,11 @@ static int rename_in_txn(struct tree *t, MDB_txn *txn, struct store_actor *a,
             else if ((rc = dir_has_live(t, txn, dst.id, &live)) == 0 && live)
                 rc = -ENOTEMPTY;
             if (rc == 0) {
-                /* An empty folder replaced by another: nothing in it is lost. */
+                /* An empty folder replaced by another: nothing in it is lost.
+                 * What was removed from it (pending requests) moves into the
+                 * folder taking its name, so that it stays reachable by path
+                 * and re-creating a name there continues its history. */
+                rc = merge_hidden(t, txn, dst.id, src.id);
                 dst.state = NODE_DETACHED;
                 rc = dirent_del(t->s, txn, tp.id, tname);
                 if (rc == 0)
@@ -1493,8 +1701,10 @@ static int rename_in_txn(struct tree *t, MDB_txn *txn, struct store_actor *a,
                      dst.version);
             goto logged;
         }
-        /* A hidden entry of another kind gives up its name; it stays stored. */
-        rc = dirent_del(t->s, txn, tp.id, tname);
+        /* A hidden entry of another kind (or a removed folder under a
+         * folder renamed here) gives up its name; it stays stored and
+         * reachable by path, displaced. */
+        rc = dirent_displace(t->s, txn, tp.id, tname, dst.id);
         have_dst = 0;
     }
     if (rc)

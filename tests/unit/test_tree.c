@@ -835,6 +835,66 @@ START_TEST(test_tree_utimens_racing_release_keeps_time)
 }
 END_TEST
 
+/* A removed document's name given to a folder (and back): its history
+ * stays reachable by path, and making a document there again continues
+ * it; the folder's documents stay reachable too. */
+START_TEST(test_tree_removed_name_taken_by_other_kind)
+{
+    ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0770), 0);
+    save(&root, "/case/x", V1, sizeof V1 - 1, 1);
+    save(&root, "/case/x", V2, sizeof V2 - 1, 0);
+    ck_assert_int_eq(tree_unlink(tr, &root, "/case/x"), 0);
+    ck_assert_int_eq(tree_mkdir(tr, &root, "/case/x", 0770), 0);
+    save(&root, "/case/x/inner.txt", V3, sizeof V3 - 1, 1);
+    struct node n = find("/case/x");
+    ck_assert_int_eq(n.type, NODE_FILE);
+    ck_assert_uint_eq(n.version, 2);
+    ck_assert_int_eq(n.state, NODE_PENDING);
+    node_clear(&n);
+    ck_assert_uint_eq(version_of("/case/x/inner.txt"), 1);
+    /* The folder is removed in turn; a document made at the name is the
+     * removed document again, with its history. */
+    ck_assert_int_eq(tree_unlink(tr, &root, "/case/x/inner.txt"), 0);
+    ck_assert_int_eq(tree_rmdir(tr, &root, "/case/x"), 0);
+    save(&root, "/case/x", V3, sizeof V3 - 1, 1);
+    ck_assert_uint_eq(version_of("/case/x"), 3);
+    expect_content("/case/x", V3, sizeof V3 - 1);
+    n = find("/case/x/inner.txt");
+    ck_assert_int_eq(n.state, NODE_PENDING);
+    ck_assert_uint_eq(n.version, 1);
+    node_clear(&n);
+    /* And the folder comes back as itself for mkdir. */
+    ck_assert_int_eq(tree_unlink(tr, &root, "/case/x"), 0);
+    ck_assert_int_eq(tree_mkdir(tr, &root, "/case/x", 0770), 0);
+    save(&root, "/case/x/inner.txt", V1, sizeof V1 - 1, 1);
+    ck_assert_uint_eq(version_of("/case/x/inner.txt"), 2);
+    ck_assert_uint_eq(version_of("/case/x"), 3);
+}
+END_TEST
+
+/* A folder renamed onto an empty folder whose documents were removed: the
+ * removed documents move into it, reachable by path, and continue when
+ * made again. */
+START_TEST(test_tree_folder_replaced_keeps_removed_documents)
+{
+    ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0770), 0);
+    ck_assert_int_eq(tree_mkdir(tr, &root, "/case/a", 0770), 0);
+    save(&root, "/case/a/n.txt", V1, sizeof V1 - 1, 1);
+    ck_assert_int_eq(tree_unlink(tr, &root, "/case/a/n.txt"), 0);
+    ck_assert_int_eq(tree_mkdir(tr, &root, "/case/b", 0770), 0);
+    save(&root, "/case/b/n.txt", V2, sizeof V2 - 1, 1);
+    ck_assert_int_eq(tree_unlink(tr, &root, "/case/b/n.txt"), 0);
+    ck_assert_int_eq(tree_rename(tr, &root, "/case/b", "/case/a", 0), 0);
+    /* Both removed n.txt are kept; the path leads to one of them. */
+    struct node n = find("/case/a/n.txt");
+    ck_assert_int_eq(n.state, NODE_PENDING);
+    node_clear(&n);
+    ck_assert_int_eq(requests().count, 2);
+    save(&root, "/case/a/n.txt", V3, sizeof V3 - 1, 1);
+    ck_assert_uint_eq(version_of("/case/a/n.txt"), 2);
+}
+END_TEST
+
 START_TEST(test_tree_emacs_saves_keep_one_history)
 {
     /* Two saves with a kept backup: rename to NAME~ (onto the old backup
@@ -921,6 +981,8 @@ Suite *tree_suite(void)
     tcase_add_test(tc, test_tree_disk_full_enospc_keeps_earlier);
     tcase_add_test(tc, test_tree_free_commits_dirty);
     tcase_add_test(tc, test_tree_utimens_racing_release_keeps_time);
+    tcase_add_test(tc, test_tree_removed_name_taken_by_other_kind);
+    tcase_add_test(tc, test_tree_folder_replaced_keeps_removed_documents);
     tcase_add_test(tc, test_tree_emacs_saves_keep_one_history);
     tcase_add_test(tc, test_tree_no_plaintext_in_store_files);
     suite_add_tcase(s, tc);

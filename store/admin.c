@@ -263,13 +263,6 @@ static void verify_dirents(struct vctx *c, struct admin_counts *counts)
             continue;
         }
         uint64_t parent = codec_be64_get(k.mv_data), id = codec_be64_get(v.mv_data);
-        if (k.mv_size == NODE_DISPLACED_KEY_BYTES &&
-            codec_be64_get((const uint8_t *)k.mv_data + NODE_DIRENT_KEY_BYTES) != id) {
-            problem(c,
-                    "a displaced name in folder node %llu does not match its node %llu",
-                    (unsigned long long)parent, (unsigned long long)id);
-            continue;
-        }
         struct node nd;
         if (node_get(c->s, c->txn, id, &nd) != 0) {
             problem(c,

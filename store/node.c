@@ -192,54 +192,27 @@ int dirent_del(struct store *s, MDB_txn *txn, uint64_t parent, const char *name)
     return store_mdb_err(mdb_del(txn, s->dbi[STORE_DB_DIRENTS], &k, NULL));
 }
 
-static void displaced_key(struct store *s, uint64_t parent, const char *name, uint64_t id,
-                          uint8_t key[NODE_DISPLACED_KEY_BYTES])
+static void displaced_key(struct store *s, uint64_t parent, const char *name,
+                          uint64_t rank, uint8_t key[NODE_DISPLACED_KEY_BYTES])
 {
     dirent_key(s, parent, name, key);
-    codec_be64_put(key + NODE_DIRENT_KEY_BYTES, id);
+    codec_be64_put(key + NODE_DIRENT_KEY_BYTES, rank);
 }
 
-int dirent_displace(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
-                    uint64_t id)
-{
-    uint64_t cur;
-    int rc = dirent_get(s, txn, parent, name, &cur);
-    if (rc == 0 && cur == id)
-        rc = dirent_del(s, txn, parent, name);
-    else if (rc == 0 || rc == -ENOENT)
-        rc = 0;
-    if (rc)
-        return rc;
-    uint8_t key[NODE_DISPLACED_KEY_BYTES], val[8];
-    displaced_key(s, parent, name, id, key);
-    codec_be64_put(val, id);
-    MDB_val k = {sizeof key, key}, v = {8, val};
-    return store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_DIRENTS], &k, &v, 0));
-}
-
-int dirent_undisplace(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
-                      uint64_t id)
-{
-    uint8_t key[NODE_DISPLACED_KEY_BYTES];
-    displaced_key(s, parent, name, id, key);
-    MDB_val k = {sizeof key, key};
-    int rc = store_mdb_err(mdb_del(txn, s->dbi[STORE_DB_DIRENTS], &k, NULL));
-    return rc == -ENOENT ? 0 : rc;
-}
-
-int dirent_displaced_each(struct store *s, MDB_txn *txn, uint64_t parent,
-                          const char *name, int (*fn)(const struct node *n, void *arg),
+/* Walks the displaced dirents of name in rank order (ascending); fn gets
+ * each key and id; non-zero from fn stops the walk and is returned. */
+static int displaced_walk(struct store *s, MDB_txn *txn, uint64_t parent,
+                          const char *name,
+                          int (*fn)(MDB_txn *txn, struct store *s, const MDB_val *k,
+                                    uint64_t id, void *arg),
                           void *arg)
 {
-    /* Keys sort by id within the name's prefix: collect, then walk back. */
     uint8_t prefix[NODE_DISPLACED_KEY_BYTES];
     displaced_key(s, parent, name, 0, prefix);
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, s->dbi[STORE_DB_DIRENTS], &c);
     if (rc)
         return store_mdb_err(rc);
-    uint64_t *ids = NULL;
-    size_t n = 0, cap = 0;
     int result = 0;
     MDB_val k = {sizeof prefix, prefix}, v;
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -249,30 +222,107 @@ int dirent_displaced_each(struct store *s, MDB_txn *txn, uint64_t parent,
             result = -EIO;
             break;
         }
-        if (n == cap) {
-            cap = cap ? 2 * cap : 8;
-            uint64_t *more = realloc(ids, cap * sizeof *ids);
-            if (!more) {
-                result = -ENOMEM;
-                break;
-            }
-            ids = more;
-        }
-        ids[n++] = codec_be64_get(v.mv_data);
+        result = fn(txn, s, &k, codec_be64_get(v.mv_data), arg);
+        if (result)
+            break;
         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(c);
     if (result == 0 && rc != 0 && rc != MDB_NOTFOUND)
         result = store_mdb_err(rc);
-    while (result == 0 && n > 0) {
+    return result;
+}
+
+int dirent_displace(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
+                    uint64_t id, int last)
+{
+    uint64_t cur;
+    int rc = dirent_get(s, txn, parent, name, &cur);
+    if (rc == 0 && cur == id)
+        rc = dirent_del(s, txn, parent, name);
+    else if (rc == 0 || rc == -ENOENT)
+        rc = 0;
+    uint64_t seq = 0;
+    if (rc == 0)
+        rc = store_counter_next(s, txn, "next-displaced", &seq);
+    if (rc)
+        return rc;
+    /* Ranks: displaced now, above every earlier one (2^63 + n); or, for
+     * `last`, below every one so far (2^62 - n). */
+    uint64_t rank = last ? (UINT64_C(1) << 62) - seq : (UINT64_C(1) << 63) + seq;
+    uint8_t key[NODE_DISPLACED_KEY_BYTES], val[8];
+    displaced_key(s, parent, name, rank, key);
+    codec_be64_put(val, id);
+    MDB_val k = {sizeof key, key}, v = {8, val};
+    return store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_DIRENTS], &k, &v, 0));
+}
+
+struct undisplace_ctx {
+    uint64_t id;
+    uint8_t key[NODE_DISPLACED_KEY_BYTES];
+    int found;
+};
+
+static int undisplace_find(MDB_txn *txn, struct store *s, const MDB_val *k, uint64_t id,
+                           void *arg)
+{
+    struct undisplace_ctx *u = arg;
+    if (id != u->id)
+        return 0;
+    memcpy(u->key, k->mv_data, sizeof u->key);
+    u->found = 1;
+    return 1;
+}
+
+int dirent_undisplace(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
+                      uint64_t id)
+{
+    struct undisplace_ctx u = {.id = id};
+    int rc = displaced_walk(s, txn, parent, name, undisplace_find, &u);
+    if (rc < 0)
+        return rc;
+    if (!u.found)
+        return 0;
+    MDB_val k = {sizeof u.key, u.key};
+    return store_mdb_err(mdb_del(txn, s->dbi[STORE_DB_DIRENTS], &k, NULL));
+}
+
+struct collect_ctx {
+    uint64_t *ids;
+    size_t n, cap;
+};
+
+static int collect_id(MDB_txn *txn, struct store *s, const MDB_val *k, uint64_t id,
+                      void *arg)
+{
+    struct collect_ctx *c = arg;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 8;
+        uint64_t *more = realloc(c->ids, cap * sizeof *more);
+        if (!more)
+            return -ENOMEM;
+        c->ids = more;
+        c->cap = cap;
+    }
+    c->ids[c->n++] = id;
+    return 0;
+}
+
+int dirent_displaced_each(struct store *s, MDB_txn *txn, uint64_t parent,
+                          const char *name, int (*fn)(const struct node *n, void *arg),
+                          void *arg)
+{
+    struct collect_ctx c = {NULL, 0, 0};
+    int result = displaced_walk(s, txn, parent, name, collect_id, &c);
+    while (result == 0 && c.n > 0) {
         struct node nd;
-        result = node_get(s, txn, ids[--n], &nd);
+        result = node_get(s, txn, c.ids[--c.n], &nd);
         if (result == 0) {
             result = fn(&nd, arg);
             node_clear(&nd);
         }
     }
-    free(ids);
+    free(c.ids);
     return result;
 }
 

@@ -81,17 +81,18 @@ int dirent_del(struct store *s, MDB_txn *txn, uint64_t parent, const char *name)
  * away, retracted) whose name is taken by an entry of another kind (a
  * removed document's name given to a new folder, or a removed folder's to
  * a document or a renamed folder) keeps a "displaced" dirent: the name's
- * 40-byte key followed by its own id (48 bytes), value its id.  Any number
+ * 40-byte key followed by a u64 rank (48 bytes), value its id.  Any number
  * may wait under one name; `casefs history`/`cat` still reach them by path
  * and re-creating the name continues them (tree.c).
  * dirent_displace moves node id from the name's dirent (when it holds id)
- * to a displaced one; dirent_undisplace removes id's displaced dirent
- * (0 also when there was none).  dirent_displaced_each calls fn for each
- * displaced node of name, newest (highest id) first, until fn returns
- * non-zero (returned). */
+ * to a displaced one, ranked above all earlier ones, or below all of them
+ * with `last` (entries merged in from a replaced folder);
+ * dirent_undisplace removes id's displaced dirent (0 also when there was
+ * none).  dirent_displaced_each calls fn for each displaced node of name,
+ * highest rank first, until fn returns non-zero (returned). */
 #define NODE_DISPLACED_KEY_BYTES (NODE_DIRENT_KEY_BYTES + 8)
 int dirent_displace(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
-                    uint64_t id);
+                    uint64_t id, int last);
 int dirent_undisplace(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
                       uint64_t id);
 int dirent_displaced_each(struct store *s, MDB_txn *txn, uint64_t parent,

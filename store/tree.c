@@ -431,6 +431,19 @@ static int hidden_of_kind(struct store *s, MDB_txn *txn, uint64_t parent,
     return node_get(s, txn, c.id, out);
 }
 
+static int count_live(const struct node *child, void *arg)
+{
+    if (child->state == NODE_LIVE)
+        (*(int *)arg)++;
+    return 0;
+}
+
+static int dir_has_live(struct tree *t, MDB_txn *txn, uint64_t id, int *out)
+{
+    *out = 0;
+    return node_children(t->s, txn, id, count_live, out);
+}
+
 static int collect_child(const struct node *n, void *arg)
 {
     struct cand_ctx *c = arg;
@@ -463,10 +476,23 @@ static int merge_hidden(struct tree *t, MDB_txn *txn, uint64_t from, uint64_t to
             rc = node_put(t->s, txn, &ch);
         }
         if (rc == 0) {
-            if (dirent_get(t->s, txn, to, ch.name, &held) == 0)
-                rc = dirent_displace(t->s, txn, to, ch.name, ch.id);
-            else
+            if (dirent_get(t->s, txn, to, ch.name, &held) == 0) {
+                /* A removed folder meeting a folder of its name hands its
+                 * removed entries down the same way, so that every path
+                 * keeps leading to what was removed there. */
+                struct node h;
+                int live = 0;
+                if (ch.type == NODE_DIR && node_get(t->s, txn, held, &h) == 0) {
+                    if (h.type == NODE_DIR &&
+                        (rc = dir_has_live(t, txn, ch.id, &live)) == 0 && !live)
+                        rc = merge_hidden(t, txn, ch.id, h.id);
+                    node_clear(&h);
+                }
+                if (rc == 0)
+                    rc = dirent_displace(t->s, txn, to, ch.name, ch.id, 1);
+            } else {
                 rc = dirent_put(t->s, txn, to, ch.name, ch.id);
+            }
         }
         node_clear(&ch);
     }
@@ -481,7 +507,7 @@ static int name_give_back(struct store *s, MDB_txn *txn, uint64_t parent,
 {
     if (holder == back)
         return 0;
-    int rc = holder ? dirent_displace(s, txn, parent, name, holder) : 0;
+    int rc = holder ? dirent_displace(s, txn, parent, name, holder, 0) : 0;
     if (rc == 0)
         rc = dirent_undisplace(s, txn, parent, name, back);
     if (rc == 0)
@@ -995,7 +1021,7 @@ int tree_mkdir(struct tree *t, struct store_actor *a, const char *path, uint32_t
             rc = hr;
         } else if (holder) {
             /* A removed document keeps its history, reachable by path. */
-            rc = dirent_displace(t->s, txn, parent.id, name, holder);
+            rc = dirent_displace(t->s, txn, parent.id, name, holder, 0);
         }
     }
     /* Cases are private to their owner and group unless widened by chmod. */
@@ -1084,7 +1110,7 @@ int tree_create(struct tree *t, struct store_actor *a, const char *path, uint32_
             rc = hr;
         } else if (holder) {
             /* A removed folder keeps its documents, reachable by path. */
-            rc = dirent_displace(t->s, txn, parent.id, name, holder);
+            rc = dirent_displace(t->s, txn, parent.id, name, holder, 0);
         }
     }
     if (rc == 0 && !revived)
@@ -1424,19 +1450,6 @@ int tree_unlink(struct tree *t, struct store_actor *a, const char *path)
     return finish(t, a, "unlink", path, rc);
 }
 
-static int count_live(const struct node *child, void *arg)
-{
-    if (child->state == NODE_LIVE)
-        (*(int *)arg)++;
-    return 0;
-}
-
-static int dir_has_live(struct tree *t, MDB_txn *txn, uint64_t id, int *out)
-{
-    *out = 0;
-    return node_children(t->s, txn, id, count_live, out);
-}
-
 int tree_rmdir(struct tree *t, struct store_actor *a, const char *path)
 {
     char parent_path[TREE_PATH_MAX];
@@ -1704,7 +1717,17 @@ static int rename_in_txn(struct tree *t, MDB_txn *txn, struct store_actor *a,
         /* A hidden entry of another kind (or a removed folder under a
          * folder renamed here) gives up its name; it stays stored and
          * reachable by path, displaced. */
-        rc = dirent_displace(t->s, txn, tp.id, tname, dst.id);
+        if (src.type == NODE_DIR && dst.type == NODE_DIR) {
+            /* A folder renamed onto a removed one takes over what was
+             * removed in it, as onto an empty folder: making a name there
+             * again continues its history. */
+            int live = 0;
+            rc = dir_has_live(t, txn, dst.id, &live);
+            if (rc == 0 && !live)
+                rc = merge_hidden(t, txn, dst.id, src.id);
+        }
+        if (rc == 0)
+            rc = dirent_displace(t->s, txn, tp.id, tname, dst.id, 0);
         have_dst = 0;
     }
     if (rc)

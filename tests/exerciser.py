@@ -706,7 +706,8 @@ class Exerciser:
     def note_count(self, doc, n, path):
         seen = self.seen_counts.get(doc.id, 0)
         if n < seen:
-            raise Mismatch("%s: the number of versions went down from %d to %d" % (path, seen, n))
+            raise Mismatch("%s: the number of versions went down from %d to %d (doc %d, "
+                           "expected %d)" % (path, seen, n, doc.id, len(doc.versions)))
         self.seen_counts[doc.id] = n
 
     def check_versions_in_mount(self):

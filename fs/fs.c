@@ -1,16 +1,19 @@
 /*
- * fs — see fs.h.  Each operation builds the actor from the FUSE context
- * (uid, gid, pid and, for non-root callers, the supplementary groups),
- * calls the tree function and returns its result.  The kernel's own
- * permission checks are off (no default_permissions): casefs checks and
- * logs every refusal itself.  A background thread forces committed
- * transactions to disk every second.
+ * fs — see fs.h.  The low-level libfuse API: inode numbers are casefs's
+ * node ids (and the encoded ids of the .versions views), so that an inode
+ * the kernel still holds keeps meaning the same document whatever happens
+ * to names meanwhile (tree_ino_path).  Each operation builds the actor
+ * from the request (uid, gid, pid and, for non-root callers, the
+ * supplementary groups), turns inodes into paths, calls the tree function
+ * and replies.  The kernel's own permission checks are off (no
+ * default_permissions): casefs checks and logs every refusal itself.  A
+ * background thread forces committed transactions to disk every second.
  */
 #define FUSE_USE_VERSION 312
 #include "fs/fs.h"
 
 #include <errno.h>
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +24,15 @@
 #include "store/log.h"
 #include "store/tree.h"
 
+/* How long the kernel may keep names and attributes (seconds).  Short, so
+ * that a decision made by `casefs retract` shows within a second; no
+ * negative entries, so a document brought back appears at once. */
+#define FS_TIMEOUT 1.0
+
 struct fs {
     struct store *s;
     struct tree *t;
-    struct fuse *fuse;
+    struct fuse_session *se;
     pthread_t syncer;
     pthread_mutex_t sync_mu;
     pthread_cond_t sync_cv;
@@ -32,17 +40,17 @@ struct fs {
     int syncer_started;
 };
 
-static struct fs *fs_self(void)
+static struct fs *fs_of(fuse_req_t req)
 {
-    return fuse_get_context()->private_data;
+    return fuse_req_userdata(req);
 }
 
-static void actor_now(struct store_actor *a)
+static void actor_of(fuse_req_t req, struct store_actor *a)
 {
-    struct fuse_context *c = fuse_get_context();
+    const struct fuse_ctx *c = fuse_req_ctx(req);
     store_actor_fill(a, c->uid, c->gid, (uint32_t)c->pid);
     if (c->uid != 0) {
-        int n = fuse_getgroups(STORE_GROUPS_MAX, a->groups);
+        int n = fuse_req_getgroups(req, STORE_GROUPS_MAX, a->groups);
         a->ngroups = n < 0 ? 0 : n > STORE_GROUPS_MAX ? STORE_GROUPS_MAX : n;
     } else {
         a->ngroups = 0;
@@ -52,17 +60,6 @@ static void actor_now(struct store_actor *a)
 static struct tree_handle *fh(struct fuse_file_info *fi)
 {
     return fi ? (struct tree_handle *)(uintptr_t)fi->fh : NULL;
-}
-
-/* The path of a request that came with a handle only (nullpath_ok). */
-static const char *path_or_handle(const char *path, struct fuse_file_info *fi, char *buf,
-                                  size_t len)
-{
-    if (path)
-        return path;
-    if (fi && fi->fh && tree_handle_path(fs_self()->t, fh(fi), buf, len) == 0)
-        return buf;
-    return NULL;
 }
 
 static void stat_of(const struct tree_attr *at, struct stat *st)
@@ -83,258 +80,521 @@ static void stat_of(const struct tree_attr *at, struct stat *st)
     st->st_ctim.tv_nsec = at->ctime_nsec;
 }
 
-static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+/* The path of inode ino into buf (TREE_PATH_MAX); 0 or -errno. */
+static int ino_path(fuse_req_t req, fuse_ino_t ino, char *buf)
 {
-    cfg->use_ino = 1;
-    cfg->readdir_ino = 1;
-    cfg->hard_remove = 1; /* no .fuse_hidden renames: removal is a request */
-    cfg->nullpath_ok = 1;
-    cfg->entry_timeout = 1.0;
-    cfg->attr_timeout = 1.0;
-    cfg->negative_timeout = 0;
-    cfg->kernel_cache = 0;
+    return tree_ino_path(fs_of(req)->t, ino, buf, TREE_PATH_MAX);
+}
+
+/* The path of name in folder inode parent into buf; 0 or -errno. */
+static int child_path(fuse_req_t req, fuse_ino_t parent, const char *name, char *buf)
+{
+    if (strlen(name) > 255)
+        return -ENAMETOOLONG;
+    int rc = ino_path(req, parent, buf);
+    if (rc)
+        return rc;
+    size_t n = strlen(buf);
+    int w = snprintf(buf + n, TREE_PATH_MAX - n, "%s%s", n > 1 ? "/" : "", name);
+    return w < 0 || (size_t)w >= TREE_PATH_MAX - n ? -ENAMETOOLONG : 0;
+}
+
+static void reply_status(fuse_req_t req, int rc)
+{
+    fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+/* Replies with the entry at path (after lookup, mkdir, create). */
+static int entry_of(fuse_req_t req, struct store_actor *a, const char *path,
+                    struct fuse_entry_param *e)
+{
+    struct tree_attr at;
+    int rc = tree_getattr(fs_of(req)->t, a, path, NULL, &at);
+    if (rc)
+        return rc;
+    memset(e, 0, sizeof *e);
+    e->ino = at.ino;
+    e->generation = 0;
+    stat_of(&at, &e->attr);
+    e->attr_timeout = FS_TIMEOUT;
+    e->entry_timeout = FS_TIMEOUT;
+    return 0;
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC; /* O_TRUNC is part of the save */
-    return fuse_get_context()->private_data;
+    conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS;
 }
 
-static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    char path[TREE_PATH_MAX];
+    struct store_actor a;
+    struct fuse_entry_param e;
+    actor_of(req, &a);
+    int rc = child_path(req, parent, name, path);
+    if (rc == 0)
+        rc = entry_of(req, &a, path, &e);
+    if (rc)
+        reply_status(req, rc);
+    else
+        fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    tree_forget(fs_of(req)->t, ino);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        tree_forget(fs_of(req)->t, forgets[i].ino);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    char path[TREE_PATH_MAX];
     struct store_actor a;
     struct tree_attr at;
-    actor_now(&a);
-    int rc = tree_getattr(fs_self()->t, &a, path, fh(fi), &at);
-    if (rc == 0)
-        stat_of(&at, st);
-    return rc;
+    actor_of(req, &a);
+    int rc = 0;
+    if (fh(fi))
+        rc = tree_getattr(fs_of(req)->t, &a, NULL, fh(fi), &at);
+    else if ((rc = ino_path(req, ino, path)) == 0)
+        rc = tree_getattr(fs_of(req)->t, &a, path, NULL, &at);
+    if (rc) {
+        reply_status(req, rc);
+        return;
+    }
+    struct stat st;
+    stat_of(&at, &st);
+    fuse_reply_attr(req, &st, FS_TIMEOUT);
 }
 
-static int op_access(const char *path, int mask)
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
 {
+    struct fs *f = fs_of(req);
+    char path[TREE_PATH_MAX];
     struct store_actor a;
-    actor_now(&a);
-    return mask == F_OK ? tree_access(fs_self()->t, &a, path, 0)
-                        : tree_access(fs_self()->t, &a, path, mask);
+    actor_of(req, &a);
+    int rc = fh(fi) ? tree_handle_path(f->t, fh(fi), path, sizeof path) : ino_path(req, ino, path);
+    if (rc == 0 && (to_set & FUSE_SET_ATTR_MODE))
+        rc = tree_chmod(f->t, &a, path, attr->st_mode);
+    if (rc == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+        rc = tree_chown(f->t, &a, path,
+                        (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uint32_t)-1,
+                        (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (uint32_t)-1);
+    if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+        rc = attr->st_size < 0
+                 ? -EINVAL
+                 : tree_truncate(f->t, &a, path, fh(fi), (uint64_t)attr->st_size);
+    if (rc == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+        struct timespec tv[2];
+        tv[0].tv_sec = 0;
+        tv[0].tv_nsec = UTIME_OMIT;
+        tv[1] = tv[0];
+        if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+            tv[0].tv_nsec = UTIME_NOW;
+        else if (to_set & FUSE_SET_ATTR_ATIME)
+            tv[0] = attr->st_atim;
+        if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+            tv[1].tv_nsec = UTIME_NOW;
+        else if (to_set & FUSE_SET_ATTR_MTIME)
+            tv[1] = attr->st_mtim;
+        rc = tree_utimens(f->t, &a, path, tv);
+    }
+    struct tree_attr at;
+    if (rc == 0)
+        rc = tree_getattr(f->t, &a, fh(fi) ? NULL : path, fh(fi), &at);
+    if (rc) {
+        reply_status(req, rc);
+        return;
+    }
+    struct stat st;
+    stat_of(&at, &st);
+    fuse_reply_attr(req, &st, FS_TIMEOUT);
 }
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+    char path[TREE_PATH_MAX];
+    struct store_actor a;
+    actor_of(req, &a);
+    int rc = ino_path(req, ino, path);
+    if (rc == 0)
+        rc = tree_access(fs_of(req)->t, &a, path, mask == F_OK ? 0 : mask);
+    reply_status(req, rc);
+}
+
+/* A folder being listed: its entries, read whole at the first readdir. */
+struct dir_list {
+    char path[TREE_PATH_MAX];
+    char *buf;
+    size_t len;
+    int filled;
+    int err;
+};
 
 struct fill_ctx {
-    void *buf;
-    fuse_fill_dir_t filler;
+    fuse_req_t req;
+    struct dir_list *d;
+    size_t cap;
 };
 
 static int fill_one(void *arg, const char *name, const struct tree_attr *at)
 {
     struct fill_ctx *c = arg;
     struct stat st;
-    if (at)
+    memset(&st, 0, sizeof st);
+    if (at) {
         stat_of(at, &st);
-    return c->filler(c->buf, name, at ? &st : NULL, 0, 0);
-}
-
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
-                      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
-{
-    struct store_actor a;
-    actor_now(&a);
-    struct fill_ctx c = {buf, filler};
-    if (!path)
-        path = (const char *)(uintptr_t)fi->fh; /* kept by opendir */
-    return tree_readdir(fs_self()->t, &a, path, fill_one, &c);
-}
-
-static int op_mkdir(const char *path, mode_t mode)
-{
-    struct store_actor a;
-    actor_now(&a);
-    return tree_mkdir(fs_self()->t, &a, path, mode);
-}
-
-static int op_mknod(const char *path, mode_t mode, dev_t dev)
-{
-    return -EPERM; /* device nodes and FIFOs have no place in a case */
-}
-
-static int op_symlink(const char *target, const char *path)
-{
-    return -EPERM;
-}
-
-static int op_link(const char *from, const char *to)
-{
-    return -EPERM; /* one name, one history: no hard links */
-}
-
-static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-    struct store_actor a;
-    struct tree_handle *h;
-    actor_now(&a);
-    int rc = tree_create(fs_self()->t, &a, path, mode, fi->flags, &h);
-    if (rc == 0)
-        fi->fh = (uintptr_t)h;
-    return rc;
-}
-
-static int op_open(const char *path, struct fuse_file_info *fi)
-{
-    struct store_actor a;
-    struct tree_handle *h;
-    actor_now(&a);
-    int rc = tree_open(fs_self()->t, &a, path, fi->flags, &h);
-    if (rc == 0)
-        fi->fh = (uintptr_t)h;
-    return rc;
-}
-
-static int op_read(const char *path, char *buf, size_t size, off_t off,
-                   struct fuse_file_info *fi)
-{
-    return (int)tree_read(fs_self()->t, fh(fi), buf, size, (uint64_t)off);
-}
-
-static int op_write(const char *path, const char *buf, size_t size, off_t off,
-                    struct fuse_file_info *fi)
-{
-    return (int)tree_write(fs_self()->t, fh(fi), buf, size, (uint64_t)off);
-}
-
-static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
-{
-    struct store_actor a;
-    actor_now(&a);
-    if (size < 0)
-        return -EINVAL;
-    return tree_truncate(fs_self()->t, &a, path, fh(fi), (uint64_t)size);
-}
-
-static int op_flush(const char *path, struct fuse_file_info *fi)
-{
-    return tree_flush(fs_self()->t, fh(fi));
-}
-
-static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
-{
-    return tree_fsync(fs_self()->t, fh(fi));
-}
-
-static int op_release(const char *path, struct fuse_file_info *fi)
-{
-    return tree_release(fs_self()->t, fh(fi));
-}
-
-static int op_opendir(const char *path, struct fuse_file_info *fi)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -ENOMEM;
-    fi->fh = (uintptr_t)copy;
+    } else {
+        st.st_mode = S_IFDIR;
+        st.st_ino = 0xffffffffu; /* "..": not known here (readdir needs one) */
+    }
+    size_t need = fuse_add_direntry(c->req, NULL, 0, name, NULL, 0);
+    if (c->d->len + need > c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 4096;
+        while (c->d->len + need > cap)
+            cap *= 2;
+        char *more = realloc(c->d->buf, cap);
+        if (!more)
+            return -ENOMEM;
+        c->d->buf = more;
+        c->cap = cap;
+    }
+    fuse_add_direntry(c->req, c->d->buf + c->d->len, c->cap - c->d->len, name, &st,
+                      (off_t)(c->d->len + need));
+    c->d->len += need;
     return 0;
 }
 
-static int op_releasedir(const char *path, struct fuse_file_info *fi)
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    free((char *)(uintptr_t)fi->fh);
-    return 0;
+    struct dir_list *d = calloc(1, sizeof *d);
+    if (!d) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int rc = ino_path(req, ino, d->path);
+    if (rc) {
+        free(d);
+        reply_status(req, rc);
+        return;
+    }
+    fi->fh = (uintptr_t)d;
+    fuse_reply_open(req, fi);
 }
 
-static int op_rename(const char *from, const char *to, unsigned int flags)
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
 {
+    struct dir_list *d = (struct dir_list *)(uintptr_t)fi->fh;
+    if (!d->filled || off == 0) {
+        /* A listing starts over at offset 0 (rewinddir). */
+        struct store_actor a;
+        actor_of(req, &a);
+        free(d->buf);
+        d->buf = NULL;
+        d->len = 0;
+        struct fill_ctx c = {req, d, 0};
+        d->err = tree_readdir(fs_of(req)->t, &a, d->path, fill_one, &c);
+        d->filled = 1;
+    }
+    if (d->err) {
+        reply_status(req, d->err);
+        return;
+    }
+    if (off < 0 || (size_t)off >= d->len) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    /* Whole entries only: each ends where the next one's offset says. */
+    size_t end = (size_t)off;
+    while (end < d->len) {
+        const struct fuse_dirent {
+            uint64_t ino, off;
+            uint32_t namelen, type;
+        } *de = (const void *)(d->buf + end);
+        size_t next = (size_t)de->off;
+        if (next - (size_t)off > size)
+            break;
+        end = next;
+    }
+    fuse_reply_buf(req, d->buf + off, end - (size_t)off);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct dir_list *d = (struct dir_list *)(uintptr_t)fi->fh;
+    free(d->buf);
+    free(d);
+    fuse_reply_err(req, 0);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    char path[TREE_PATH_MAX];
     struct store_actor a;
-    actor_now(&a);
-    return tree_rename(fs_self()->t, &a, from, to, flags);
+    struct fuse_entry_param e;
+    actor_of(req, &a);
+    int rc = child_path(req, parent, name, path);
+    if (rc == 0)
+        rc = tree_mkdir(fs_of(req)->t, &a, path, mode);
+    if (rc == 0)
+        rc = entry_of(req, &a, path, &e);
+    if (rc)
+        reply_status(req, rc);
+    else
+        fuse_reply_entry(req, &e);
 }
 
-static int op_unlink(const char *path)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                     dev_t rdev)
 {
-    struct store_actor a;
-    actor_now(&a);
-    return tree_unlink(fs_self()->t, &a, path);
+    fuse_reply_err(req, EPERM); /* device nodes and FIFOs have no place in a case */
 }
 
-static int op_rmdir(const char *path)
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-    struct store_actor a;
-    actor_now(&a);
-    return tree_rmdir(fs_self()->t, &a, path);
+    fuse_reply_err(req, EPERM);
 }
 
-static int op_utimens(const char *path, const struct timespec tv[2],
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    fuse_reply_err(req, EPERM); /* one name, one history: no hard links */
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
+    struct fs *f = fs_of(req);
+    char path[TREE_PATH_MAX];
     struct store_actor a;
-    actor_now(&a);
-    char buf[4096];
-    path = path_or_handle(path, fi, buf, sizeof buf);
-    if (!path)
-        return -ENOENT;
-    return tree_utimens(fs_self()->t, &a, path, tv);
+    struct tree_handle *h = NULL;
+    struct fuse_entry_param e;
+    actor_of(req, &a);
+    int rc = child_path(req, parent, name, path);
+    if (rc == 0)
+        rc = tree_create(f->t, &a, path, mode, fi->flags, &h);
+    if (rc == 0) {
+        struct tree_attr at;
+        rc = tree_getattr(f->t, &a, NULL, h, &at);
+        if (rc == 0) {
+            memset(&e, 0, sizeof e);
+            e.ino = at.ino;
+            stat_of(&at, &e.attr);
+            e.attr_timeout = FS_TIMEOUT;
+            e.entry_timeout = FS_TIMEOUT;
+        } else {
+            tree_release(f->t, h);
+        }
+    }
+    if (rc) {
+        reply_status(req, rc);
+        return;
+    }
+    fi->fh = (uintptr_t)h;
+    if (fuse_reply_create(req, &e, fi) != 0)
+        tree_release(f->t, h); /* the opener went away (interrupted) */
 }
 
-static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    struct fs *f = fs_of(req);
+    char path[TREE_PATH_MAX];
     struct store_actor a;
-    actor_now(&a);
-    char buf[4096];
-    path = path_or_handle(path, fi, buf, sizeof buf);
-    if (!path)
-        return -ENOENT;
-    return tree_chmod(fs_self()->t, &a, path, mode);
+    struct tree_handle *h = NULL;
+    actor_of(req, &a);
+    int rc = ino_path(req, ino, path);
+    if (rc == 0)
+        rc = tree_open(f->t, &a, path, fi->flags, &h);
+    if (rc) {
+        reply_status(req, rc);
+        return;
+    }
+    fi->fh = (uintptr_t)h;
+    if (fuse_reply_open(req, fi) != 0)
+        tree_release(f->t, h);
 }
 
-static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
 {
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = tree_read(fs_of(req)->t, fh(fi), buf, size, (uint64_t)off);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    ssize_t n = tree_write(fs_of(req)->t, fh(fi), buf, size, (uint64_t)off);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    reply_status(req, tree_flush(fs_of(req)->t, fh(fi)));
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    reply_status(req, tree_fsync(fs_of(req)->t, fh(fi)));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    reply_status(req, tree_release(fs_of(req)->t, fh(fi)));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    char from[TREE_PATH_MAX], to[TREE_PATH_MAX];
     struct store_actor a;
-    actor_now(&a);
-    char buf[4096];
-    path = path_or_handle(path, fi, buf, sizeof buf);
-    if (!path)
-        return -ENOENT;
-    return tree_chown(fs_self()->t, &a, path, uid, gid);
+    actor_of(req, &a);
+    int rc = child_path(req, parent, name, from);
+    if (rc == 0)
+        rc = child_path(req, newparent, newname, to);
+    if (rc == 0)
+        rc = tree_rename(fs_of(req)->t, &a, from, to, flags);
+    reply_status(req, rc);
 }
 
-static int op_statfs(const char *path, struct statvfs *st)
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    if (statvfs(fs_self()->s->dir, st) != 0)
-        return -errno;
-    st->f_namemax = 255;
-    return 0;
-}
-
-static int op_getxattr(const char *path, const char *name, char *value, size_t size)
-{
+    char path[TREE_PATH_MAX];
     struct store_actor a;
-    actor_now(&a);
-    return (int)tree_getxattr(fs_self()->t, &a, path, name, value, size);
+    actor_of(req, &a);
+    int rc = child_path(req, parent, name, path);
+    if (rc == 0)
+        rc = tree_unlink(fs_of(req)->t, &a, path);
+    reply_status(req, rc);
 }
 
-static int op_listxattr(const char *path, char *list, size_t size)
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    char path[TREE_PATH_MAX];
     struct store_actor a;
-    actor_now(&a);
-    return (int)tree_listxattr(fs_self()->t, &a, path, list, size);
+    actor_of(req, &a);
+    int rc = child_path(req, parent, name, path);
+    if (rc == 0)
+        rc = tree_rmdir(fs_of(req)->t, &a, path);
+    reply_status(req, rc);
 }
 
-static int op_setxattr(const char *path, const char *name, const char *value, size_t size,
-                       int flags)
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-    struct store_actor a;
-    actor_now(&a);
-    return tree_setxattr(fs_self()->t, &a, path, name, value, size, flags);
+    struct statvfs st;
+    if (statvfs(fs_of(req)->s->dir, &st) != 0) {
+        fuse_reply_err(req, errno);
+        return;
+    }
+    st.f_namemax = 255;
+    fuse_reply_statfs(req, &st);
 }
 
-static int op_removexattr(const char *path, const char *name)
+/* Replies to getxattr/listxattr: the size when asked for 0 bytes, else
+ * the bytes (ERANGE from the tree when they do not fit). */
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 {
-    struct store_actor a;
-    actor_now(&a);
-    return tree_removexattr(fs_self()->t, &a, path, name);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else if (size == 0)
+        fuse_reply_xattr(req, (size_t)n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
 }
 
-static const struct fuse_operations fs_ops = {
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    char path[TREE_PATH_MAX];
+    struct store_actor a;
+    actor_of(req, &a);
+    int rc = ino_path(req, ino, path);
+    if (rc) {
+        reply_status(req, rc);
+        return;
+    }
+    char *buf = size ? malloc(size) : NULL;
+    if (size && !buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    reply_xattr(req, tree_getxattr(fs_of(req)->t, &a, path, name, buf, size), buf, size);
+    free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    char path[TREE_PATH_MAX];
+    struct store_actor a;
+    actor_of(req, &a);
+    int rc = ino_path(req, ino, path);
+    if (rc) {
+        reply_status(req, rc);
+        return;
+    }
+    char *buf = size ? malloc(size) : NULL;
+    if (size && !buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    reply_xattr(req, tree_listxattr(fs_of(req)->t, &a, path, buf, size), buf, size);
+    free(buf);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+    char path[TREE_PATH_MAX];
+    struct store_actor a;
+    actor_of(req, &a);
+    int rc = ino_path(req, ino, path);
+    if (rc == 0)
+        rc = tree_setxattr(fs_of(req)->t, &a, path, name, value, size, flags);
+    reply_status(req, rc);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    char path[TREE_PATH_MAX];
+    struct store_actor a;
+    actor_of(req, &a);
+    int rc = ino_path(req, ino, path);
+    if (rc == 0)
+        rc = tree_removexattr(fs_of(req)->t, &a, path, name);
+    reply_status(req, rc);
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
     .init = fs_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
     .getattr = op_getattr,
+    .setattr = op_setattr,
     .access = op_access,
-    .readdir = op_readdir,
     .opendir = op_opendir,
+    .readdir = op_readdir,
     .releasedir = op_releasedir,
     .mkdir = op_mkdir,
     .mknod = op_mknod,
@@ -344,16 +604,12 @@ static const struct fuse_operations fs_ops = {
     .open = op_open,
     .read = op_read,
     .write = op_write,
-    .truncate = op_truncate,
     .flush = op_flush,
     .fsync = op_fsync,
     .release = op_release,
     .rename = op_rename,
     .unlink = op_unlink,
     .rmdir = op_rmdir,
-    .utimens = op_utimens,
-    .chmod = op_chmod,
-    .chown = op_chown,
     .statfs = op_statfs,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
@@ -390,8 +646,8 @@ static void fs_free(struct fs *f)
         pthread_mutex_unlock(&f->sync_mu);
         pthread_join(f->syncer, NULL);
     }
-    if (f->fuse)
-        fuse_destroy(f->fuse);
+    if (f->se)
+        fuse_session_destroy(f->se);
     tree_free(f->t);
     store_close(f->s);
     pthread_mutex_destroy(&f->sync_mu);
@@ -431,20 +687,18 @@ int fs_mount(struct store *s, const char *mountpoint, const struct fs_options *o
         fs_free(f);
         return -ENOMEM;
     }
-    f->fuse = fuse_new(&args, &fs_ops, sizeof fs_ops, f);
+    f->se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, f);
     fuse_opt_free_args(&args);
-    if (!f->fuse) {
+    if (!f->se) {
         snprintf(err, errlen, "libfuse refused the mount options; check the -o options");
         fs_free(f);
         return -EINVAL;
     }
-    if (fuse_mount(f->fuse, mountpoint) != 0) {
+    if (fuse_session_mount(f->se, mountpoint) != 0) {
         snprintf(err, errlen,
                  "the kernel refused to mount on %s; check that /dev/fuse is usable "
                  "and the mountpoint is an empty folder",
                  mountpoint);
-        fuse_destroy(f->fuse);
-        f->fuse = NULL;
         fs_free(f);
         return -EIO;
     }
@@ -457,9 +711,8 @@ int fs_mount(struct store *s, const char *mountpoint, const struct fs_options *o
 
 int fs_run(struct fs *f)
 {
-    struct fuse_session *se = fuse_get_session(f->fuse);
-    if (fuse_set_signal_handlers(se) != 0) {
-        fuse_unmount(f->fuse);
+    if (fuse_set_signal_handlers(f->se) != 0) {
+        fuse_session_unmount(f->se);
         fs_free(f);
         return -EIO;
     }
@@ -468,10 +721,10 @@ int fs_run(struct fs *f)
     struct fuse_loop_config *cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(cfg, 16);
     fuse_loop_cfg_set_idle_threads(cfg, 4);
-    int rc = fuse_loop_mt(f->fuse, cfg);
+    int rc = fuse_session_loop_mt(f->se, cfg);
     fuse_loop_cfg_destroy(cfg);
-    fuse_remove_signal_handlers(se);
-    fuse_unmount(f->fuse);
+    fuse_remove_signal_handlers(f->se);
+    fuse_session_unmount(f->se);
     struct store_actor a;
     store_actor_self(&a);
     log_append_alone(f->s, &a, "umount", "", 0, 0, "");

@@ -1,5 +1,5 @@
 /*
- * fs — the FUSE adapter: translates each request of the high-level libfuse
+ * fs — the FUSE adapter: translates each request of the low-level libfuse
  * API into a call of store/tree.h and maps the result.  Policy lives in
  * store/; this module only knows FUSE.
  */

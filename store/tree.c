@@ -24,7 +24,6 @@
 #include "store/retract.h"
 #include "store/version.h"
 
-#define TREE_PATH_MAX 4096
 #define TREE_DEPTH_MAX 256
 
 /* Inode numbers of the read-only version views (node ids stay below 2^40). */
@@ -570,7 +569,145 @@ void tree_free(struct tree *t)
         free(o);
     }
     pthread_mutex_destroy(&t->mu);
+    free(t->fwd);
     free(t);
+}
+
+/* ---- inode numbers ---- */
+
+/* Open addressing over fwd_cap slots (a power of two); key 0 is empty.
+ * Called with t->mu held. */
+static size_t fwd_slot(const struct tree *t, uint64_t ino)
+{
+    size_t i = (size_t)(ino * UINT64_C(0x9e3779b97f4a7c15)) & (t->fwd_cap - 1);
+    while (t->fwd[i][0] && t->fwd[i][0] != ino)
+        i = (i + 1) & (t->fwd_cap - 1);
+    return i;
+}
+
+static uint64_t fwd_get(const struct tree *t, uint64_t ino)
+{
+    if (!t->fwd_cap)
+        return 0;
+    size_t i = fwd_slot(t, ino);
+    return t->fwd[i][0] ? t->fwd[i][1] : 0;
+}
+
+static void fwd_put(struct tree *t, uint64_t ino, uint64_t to)
+{
+    if (2 * (t->fwd_n + 1) > t->fwd_cap) {
+        size_t cap = t->fwd_cap ? 2 * t->fwd_cap : 64;
+        uint64_t(*old)[2] = t->fwd;
+        size_t oldcap = t->fwd_cap;
+        uint64_t(*tab)[2] = calloc(cap, sizeof *tab);
+        if (!tab)
+            return; /* without forwarding the kernel finds the name again */
+        t->fwd = tab;
+        t->fwd_cap = cap;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i][0]) {
+                size_t j = fwd_slot(t, old[i][0]);
+                t->fwd[j][0] = old[i][0];
+                t->fwd[j][1] = old[i][1];
+            }
+        free(old);
+    }
+    size_t i = fwd_slot(t, ino);
+    if (!t->fwd[i][0])
+        t->fwd_n++;
+    t->fwd[i][0] = ino;
+    t->fwd[i][1] = to;
+}
+
+static void fwd_del(struct tree *t, uint64_t ino)
+{
+    if (!t->fwd_cap)
+        return;
+    size_t i = fwd_slot(t, ino);
+    if (!t->fwd[i][0])
+        return;
+    t->fwd[i][0] = t->fwd[i][1] = 0;
+    t->fwd_n--;
+    /* Re-place the rest of the cluster (linear probing deletion). */
+    for (size_t j = (i + 1) & (t->fwd_cap - 1); t->fwd[j][0]; j = (j + 1) & (t->fwd_cap - 1)) {
+        uint64_t k = t->fwd[j][0], v = t->fwd[j][1];
+        t->fwd[j][0] = t->fwd[j][1] = 0;
+        size_t m = fwd_slot(t, k);
+        t->fwd[m][0] = k;
+        t->fwd[m][1] = v;
+    }
+}
+
+void tree_forget(struct tree *t, uint64_t ino)
+{
+    pthread_mutex_lock(&t->mu);
+    fwd_del(t, ino);
+    pthread_mutex_unlock(&t->mu);
+}
+
+int tree_ino_path(struct tree *t, uint64_t ino, char *out, size_t len)
+{
+    if (ino == NODE_ROOT) {
+        snprintf(out, len, "/");
+        return 0;
+    }
+    unsigned kind = (unsigned)(ino >> 62);
+    uint64_t id = kind == 3 ? (ino & ((UINT64_C(1) << 62) - 1)) >> 22
+                            : ino & ((UINT64_C(1) << 62) - 1);
+    uint32_t version = kind == 3 ? (uint32_t)(ino & 0x3fffff) : 0;
+    MDB_txn *txn;
+    int rc = store_txn_begin(t->s, 1, &txn);
+    if (rc)
+        return rc;
+    struct node n;
+    memset(&n, 0, sizeof n);
+    /* A hidden or merged node is reached through its forwarding only;
+     * a live one is itself (a revived document drops its forwarding). */
+    for (int hops = 0;; hops++) {
+        rc = node_get(t->s, txn, id, &n);
+        if (rc || n.state == NODE_LIVE || hops == 8)
+            break;
+        pthread_mutex_lock(&t->mu);
+        uint64_t to = kind == 0 ? fwd_get(t, id) : 0;
+        pthread_mutex_unlock(&t->mu);
+        node_clear(&n);
+        if (!to) {
+            rc = -ENOENT;
+            break;
+        }
+        id = to;
+    }
+    if (rc == 0 && n.state != NODE_LIVE)
+        rc = -ENOENT;
+    if (rc == 0 && kind != 0 && kind != 1 && n.type != NODE_FILE)
+        rc = -ENOENT;
+    if (rc == 0 && kind == 1 && n.type != NODE_DIR)
+        rc = -ENOENT;
+    char path[TREE_PATH_MAX];
+    if (rc == 0) {
+        node_path(t->s, txn, id, path, sizeof path);
+        int w;
+        if (kind == 0) {
+            w = snprintf(out, len, "/%s", path);
+        } else if (kind == 1) {
+            w = snprintf(out, len, "%s%s/.versions", path[0] ? "/" : "", path);
+        } else {
+            char *slash = strrchr(path, '/');
+            const char *name = slash ? slash + 1 : path;
+            int dirlen = slash ? (int)(slash - path) : 0;
+            if (kind == 2)
+                w = snprintf(out, len, "/%.*s%s.versions/%s", dirlen, path, slash ? "/" : "",
+                             name);
+            else
+                w = snprintf(out, len, "/%.*s%s.versions/%s/v%u%s", dirlen, path,
+                             slash ? "/" : "", name, version, names_extension(name));
+        }
+        if (w < 0 || (size_t)w >= len)
+            rc = -ENAMETOOLONG;
+    }
+    node_clear(&n);
+    store_txn_abort(txn);
+    return rc;
 }
 
 /* Takes node's open doc out of the table (t->mu held): its handles keep
@@ -1862,6 +1999,12 @@ int tree_rename(struct tree *t, struct store_actor *a, const char *from, const c
     rc = commit_or_abort(t, txn, rc);
     if (rc == 0 && changed)
         docs_follow_rename(t, a, changed, moved_from);
+    if (rc == 0 && changed && moved_from && changed != moved_from) {
+        /* The kernel now knows the source's inode under the target name. */
+        pthread_mutex_lock(&t->mu);
+        fwd_put(t, moved_from, changed);
+        pthread_mutex_unlock(&t->mu);
+    }
     return finish(t, a, "rename", from, rc);
 }
 

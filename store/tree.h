@@ -32,6 +32,9 @@
 #include "store/node.h"
 #include "store/store.h"
 
+/* The longest path ("/case/.../name") the tree accepts, with its NUL. */
+#define TREE_PATH_MAX 4096
+
 struct tree_open; /* an entry of the open-document table */
 
 struct tree {
@@ -41,6 +44,12 @@ struct tree {
     /* Bumped each time a doc leaves the table after its last commit: a
      * reader that took its snapshot before may hold a stale size. */
     uint64_t closed_gen;
+    /* Inode forwarding (guarded by mu): after a rename that merges a
+     * document into another (an atomic save) or leaves a scratch copy, the
+     * kernel knows the source's inode under the target name; fwd maps that
+     * inode to the node now holding the content (tree_ino_path). */
+    uint64_t (*fwd)[2];
+    size_t fwd_n, fwd_cap;
 };
 
 /* An open file: a handle on a shared struct doc. */
@@ -129,6 +138,13 @@ int tree_removexattr(struct tree *t, struct store_actor *a, const char *path,
 /* For administration: finds the node at path ("case/doc" or "/case/doc")
  * whatever its state (hidden ones too).  0, -ENOENT, -EIO. */
 int tree_find(struct store *s, MDB_txn *txn, const char *path, struct node *out);
+
+/* The path ("/case/doc.txt") of the entry with inode number ino as the
+ * mount reports it (tree_attr.ino), following inode forwarding.  0, or
+ * -ENOENT when no entry of the live view has that inode (any more). */
+int tree_ino_path(struct tree *t, uint64_t ino, char *out, size_t len);
+/* The kernel has forgotten inode ino: drop its forwarding. */
+void tree_forget(struct tree *t, uint64_t ino);
 
 /* The state word shown for a node ("live", "pending-retraction", ...). */
 const char *tree_state_name(uint8_t state);

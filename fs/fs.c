@@ -113,7 +113,7 @@ static int entry_of(fuse_req_t req, struct store_actor *a, const char *path,
     if (rc)
         return rc;
     memset(e, 0, sizeof *e);
-    e->ino = at.ino;
+    e->ino = tree_nodeid(fs_of(req)->t, at.ino);
     e->generation = 0;
     stat_of(&at, &e->attr);
     e->attr_timeout = FS_TIMEOUT;
@@ -149,7 +149,8 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
     fuse_reply_none(req);
 }
 
-static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+static void op_forget_multi(fuse_req_t req, size_t count,
+                            struct fuse_forget_data *forgets)
 {
     for (size_t i = 0; i < count; i++)
         tree_forget(fs_of(req)->t, forgets[i].ino);
@@ -183,7 +184,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     char path[TREE_PATH_MAX];
     struct store_actor a;
     actor_of(req, &a);
-    int rc = fh(fi) ? tree_handle_path(f->t, fh(fi), path, sizeof path) : ino_path(req, ino, path);
+    int rc = fh(fi) ? tree_handle_path(f->t, fh(fi), path, sizeof path)
+                    : ino_path(req, ino, path);
     if (rc == 0 && (to_set & FUSE_SET_ATTR_MODE))
         rc = tree_chmod(f->t, &a, path, attr->st_mode);
     if (rc == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
@@ -361,12 +363,14 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
     fuse_reply_err(req, EPERM); /* device nodes and FIFOs have no place in a case */
 }
 
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                       const char *name)
 {
     fuse_reply_err(req, EPERM);
 }
 
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                    const char *newname)
 {
     fuse_reply_err(req, EPERM); /* one name, one history: no hard links */
 }
@@ -388,7 +392,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         rc = tree_getattr(f->t, &a, NULL, h, &at);
         if (rc == 0) {
             memset(&e, 0, sizeof e);
-            e.ino = at.ino;
+            e.ino = tree_nodeid(f->t, at.ino);
             stat_of(&at, &e.attr);
             e.attr_timeout = FS_TIMEOUT;
             e.entry_timeout = FS_TIMEOUT;
@@ -440,8 +444,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     free(buf);
 }
 
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-                     struct fuse_file_info *fi)
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+                     off_t off, struct fuse_file_info *fi)
 {
     ssize_t n = tree_write(fs_of(req)->t, fh(fi), buf, size, (uint64_t)off);
     if (n < 0)
@@ -455,7 +459,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     reply_status(req, tree_flush(fs_of(req)->t, fh(fi)));
 }
 
-static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi)
 {
     reply_status(req, tree_fsync(fs_of(req)->t, fh(fi)));
 }
@@ -465,8 +470,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     reply_status(req, tree_release(fs_of(req)->t, fh(fi)));
 }
 
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-                      const char *newname, unsigned int flags)
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
     char from[TREE_PATH_MAX], to[TREE_PATH_MAX];
     struct store_actor a;
@@ -562,8 +567,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
     free(buf);
 }
 
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                        size_t size, int flags)
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                        const char *value, size_t size, int flags)
 {
     char path[TREE_PATH_MAX];
     struct store_actor a;

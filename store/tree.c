@@ -569,79 +569,94 @@ void tree_free(struct tree *t)
         free(o);
     }
     pthread_mutex_destroy(&t->mu);
-    free(t->fwd);
+    free(t->fwd.slot);
+    free(t->inc.slot);
     free(t);
 }
 
 /* ---- inode numbers ---- */
 
-/* Open addressing over fwd_cap slots (a power of two); key 0 is empty.
+/* Open addressing over cap slots (a power of two); key 0 is empty.
  * Called with t->mu held. */
-static size_t fwd_slot(const struct tree *t, uint64_t ino)
+static size_t idmap_slot(const struct tree_idmap *m, uint64_t key)
 {
-    size_t i = (size_t)(ino * UINT64_C(0x9e3779b97f4a7c15)) & (t->fwd_cap - 1);
-    while (t->fwd[i][0] && t->fwd[i][0] != ino)
-        i = (i + 1) & (t->fwd_cap - 1);
+    size_t i = (size_t)(key * UINT64_C(0x9e3779b97f4a7c15)) & (m->cap - 1);
+    while (m->slot[i][0] && m->slot[i][0] != key)
+        i = (i + 1) & (m->cap - 1);
     return i;
 }
 
-static uint64_t fwd_get(const struct tree *t, uint64_t ino)
+static uint64_t idmap_get(const struct tree_idmap *m, uint64_t key)
 {
-    if (!t->fwd_cap)
+    if (!m->cap)
         return 0;
-    size_t i = fwd_slot(t, ino);
-    return t->fwd[i][0] ? t->fwd[i][1] : 0;
+    size_t i = idmap_slot(m, key);
+    return m->slot[i][0] ? m->slot[i][1] : 0;
 }
 
-static void fwd_put(struct tree *t, uint64_t ino, uint64_t to)
+static void idmap_put(struct tree_idmap *m, uint64_t key, uint64_t val)
 {
-    if (2 * (t->fwd_n + 1) > t->fwd_cap) {
-        size_t cap = t->fwd_cap ? 2 * t->fwd_cap : 64;
-        uint64_t(*old)[2] = t->fwd;
-        size_t oldcap = t->fwd_cap;
+    if (2 * (m->n + 1) > m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 64;
+        uint64_t(*old)[2] = m->slot;
+        size_t oldcap = m->cap;
         uint64_t(*tab)[2] = calloc(cap, sizeof *tab);
         if (!tab)
-            return; /* without forwarding the kernel finds the name again */
-        t->fwd = tab;
-        t->fwd_cap = cap;
+            return; /* forwarding and incarnations are a help, not a must */
+        m->slot = tab;
+        m->cap = cap;
         for (size_t i = 0; i < oldcap; i++)
             if (old[i][0]) {
-                size_t j = fwd_slot(t, old[i][0]);
-                t->fwd[j][0] = old[i][0];
-                t->fwd[j][1] = old[i][1];
+                size_t j = idmap_slot(m, old[i][0]);
+                m->slot[j][0] = old[i][0];
+                m->slot[j][1] = old[i][1];
             }
         free(old);
     }
-    size_t i = fwd_slot(t, ino);
-    if (!t->fwd[i][0])
-        t->fwd_n++;
-    t->fwd[i][0] = ino;
-    t->fwd[i][1] = to;
+    size_t i = idmap_slot(m, key);
+    if (!m->slot[i][0])
+        m->n++;
+    m->slot[i][0] = key;
+    m->slot[i][1] = val;
 }
 
-static void fwd_del(struct tree *t, uint64_t ino)
+static void idmap_del(struct tree_idmap *m, uint64_t key)
 {
-    if (!t->fwd_cap)
+    if (!m->cap)
         return;
-    size_t i = fwd_slot(t, ino);
-    if (!t->fwd[i][0])
+    size_t i = idmap_slot(m, key);
+    if (!m->slot[i][0])
         return;
-    t->fwd[i][0] = t->fwd[i][1] = 0;
-    t->fwd_n--;
+    m->slot[i][0] = m->slot[i][1] = 0;
+    m->n--;
     /* Re-place the rest of the cluster (linear probing deletion). */
-    for (size_t j = (i + 1) & (t->fwd_cap - 1); t->fwd[j][0]; j = (j + 1) & (t->fwd_cap - 1)) {
-        uint64_t k = t->fwd[j][0], v = t->fwd[j][1];
-        t->fwd[j][0] = t->fwd[j][1] = 0;
-        size_t m = fwd_slot(t, k);
-        t->fwd[m][0] = k;
-        t->fwd[m][1] = v;
+    for (size_t j = (i + 1) & (m->cap - 1); m->slot[j][0]; j = (j + 1) & (m->cap - 1)) {
+        uint64_t k = m->slot[j][0], v = m->slot[j][1];
+        m->slot[j][0] = m->slot[j][1] = 0;
+        size_t x = idmap_slot(m, k);
+        m->slot[x][0] = k;
+        m->slot[x][1] = v;
     }
+}
+
+#define INO_KIND(ino) ((unsigned)((ino) >> 62))
+#define INO_INC_SHIFT 40
+#define INO_INC_MASK ((((uint64_t)1 << 62) - 1) & ~(((uint64_t)1 << INO_INC_SHIFT) - 1))
+
+uint64_t tree_nodeid(struct tree *t, uint64_t ino)
+{
+    if (INO_KIND(ino) != 0)
+        return ino;
+    pthread_mutex_lock(&t->mu);
+    uint64_t inc = idmap_get(&t->inc, ino);
+    pthread_mutex_unlock(&t->mu);
+    return ino | ((inc << INO_INC_SHIFT) & INO_INC_MASK);
 }
 
 void tree_forget(struct tree *t, uint64_t ino)
 {
     pthread_mutex_lock(&t->mu);
-    fwd_del(t, ino);
+    idmap_del(&t->fwd, ino);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -651,9 +666,12 @@ int tree_ino_path(struct tree *t, uint64_t ino, char *out, size_t len)
         snprintf(out, len, "/");
         return 0;
     }
-    unsigned kind = (unsigned)(ino >> 62);
+    unsigned kind = INO_KIND(ino);
     uint64_t id = kind == 3 ? (ino & ((UINT64_C(1) << 62) - 1)) >> 22
                             : ino & ((UINT64_C(1) << 62) - 1);
+    uint64_t fwd_key = ino; /* forwarding is by the kernel's inode */
+    if (kind == 0)
+        id &= ~INO_INC_MASK;
     uint32_t version = kind == 3 ? (uint32_t)(ino & 0x3fffff) : 0;
     MDB_txn *txn;
     int rc = store_txn_begin(t->s, 1, &txn);
@@ -668,14 +686,15 @@ int tree_ino_path(struct tree *t, uint64_t ino, char *out, size_t len)
         if (rc || n.state == NODE_LIVE || hops == 8)
             break;
         pthread_mutex_lock(&t->mu);
-        uint64_t to = kind == 0 ? fwd_get(t, id) : 0;
+        uint64_t to = kind == 0 ? idmap_get(&t->fwd, fwd_key) : 0;
         pthread_mutex_unlock(&t->mu);
         node_clear(&n);
         if (!to) {
             rc = -ENOENT;
             break;
         }
-        id = to;
+        id = to & ~INO_INC_MASK;
+        fwd_key = to;
     }
     if (rc == 0 && n.state != NODE_LIVE)
         rc = -ENOENT;
@@ -696,8 +715,8 @@ int tree_ino_path(struct tree *t, uint64_t ino, char *out, size_t len)
             const char *name = slash ? slash + 1 : path;
             int dirlen = slash ? (int)(slash - path) : 0;
             if (kind == 2)
-                w = snprintf(out, len, "/%.*s%s.versions/%s", dirlen, path, slash ? "/" : "",
-                             name);
+                w = snprintf(out, len, "/%.*s%s.versions/%s", dirlen, path,
+                             slash ? "/" : "", name);
             else
                 w = snprintf(out, len, "/%.*s%s.versions/%s/v%u%s", dirlen, path,
                              slash ? "/" : "", name, version, names_extension(name));
@@ -721,6 +740,9 @@ static void orphan_locked(struct tree *t, uint64_t node)
             *p = o->next;
             o->doc->orphaned = 1;
             free(o);
+            /* The document's new content gets a kernel inode of its own:
+             * the old one's page cache still serves the open handles. */
+            idmap_put(&t->inc, node, idmap_get(&t->inc, node) + 1);
             return;
         }
     }
@@ -1970,8 +1992,13 @@ int tree_rename(struct tree *t, struct store_actor *a, const char *from, const c
     struct node target;
     rc = resolve(t, txn, a, from, &r);
     int copies = tree_find(t->s, txn, to, &target) == 0;
-    if (copies)
+    if (copies) {
+        /* Onto itself (the kernel may ask when it holds two inodes for one
+         * name after an atomic save): nothing is copied, nothing commits. */
+        if (rc == 0 && r.kind == RES_NODE && target.id == r.node.id)
+            copies = 0;
         node_clear(&target);
+    }
     store_txn_abort(txn);
     const char *tname = strrchr(to, '/') ? strrchr(to, '/') + 1 : to;
     if (rc == 0 && !copies && r.kind == RES_NODE && !r.node.transient &&
@@ -2001,8 +2028,9 @@ int tree_rename(struct tree *t, struct store_actor *a, const char *from, const c
         docs_follow_rename(t, a, changed, moved_from);
     if (rc == 0 && changed && moved_from && changed != moved_from) {
         /* The kernel now knows the source's inode under the target name. */
+        uint64_t src_ino = tree_nodeid(t, moved_from), to_ino = tree_nodeid(t, changed);
         pthread_mutex_lock(&t->mu);
-        fwd_put(t, moved_from, changed);
+        idmap_put(&t->fwd, src_ino, to_ino);
         pthread_mutex_unlock(&t->mu);
     }
     return finish(t, a, "rename", from, rc);

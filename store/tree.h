@@ -37,6 +37,12 @@
 
 struct tree_open; /* an entry of the open-document table */
 
+/* A small hash map of u64 to u64 (open addressing; key 0 unused). */
+struct tree_idmap {
+    uint64_t (*slot)[2];
+    size_t n, cap;
+};
+
 struct tree {
     struct store *s;
     pthread_mutex_t mu; /* guards the open-document table */
@@ -48,8 +54,12 @@ struct tree {
      * document into another (an atomic save) or leaves a scratch copy, the
      * kernel knows the source's inode under the target name; fwd maps that
      * inode to the node now holding the content (tree_ino_path). */
-    uint64_t (*fwd)[2];
-    size_t fwd_n, fwd_cap;
+    struct tree_idmap fwd;
+    /* Incarnations (guarded by mu): a document replaced or re-created
+     * while handles of its old content were open gets a new kernel inode
+     * (tree_nodeid), so that the kernel's page cache of the old content,
+     * still read through those handles, is not the new content's. */
+    struct tree_idmap inc;
 };
 
 /* An open file: a handle on a shared struct doc. */
@@ -145,6 +155,10 @@ int tree_find(struct store *s, MDB_txn *txn, const char *path, struct node *out)
 int tree_ino_path(struct tree *t, uint64_t ino, char *out, size_t len);
 /* The kernel has forgotten inode ino: drop its forwarding. */
 void tree_forget(struct tree *t, uint64_t ino);
+/* The kernel's inode number for ino (a tree_attr.ino): ino itself, or for
+ * a document in a later incarnation ino with the incarnation in bits
+ * 40..61.  tree_ino_path takes either. */
+uint64_t tree_nodeid(struct tree *t, uint64_t ino);
 
 /* The state word shown for a node ("live", "pending-retraction", ...). */
 const char *tree_state_name(uint8_t state);

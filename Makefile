@@ -28,7 +28,7 @@ DEB_PACKAGES = libfuse3-dev fuse3 liblmdb-dev libsodium-dev check pkg-config \
                attr rsync tar vim python3 util-linux psmisc procps \
                libglib2.0-bin restic lmdb-utils
 
-.PHONY: all deps check unit mount-tests run stop asan format clean soak integrity fuzz \
+.PHONY: all deps check unit mount-tests run stop asan format clean soak fuzz \
         fuzz-regress
 
 all: $(BUILD)/casefs $(BUILD)/unit-tests $(BUILD)/cfs-tamper
@@ -78,11 +78,6 @@ soak: deps
 	$(MAKE) all
 	@BUILD=$(BUILD) bash tests/soak.sh
 
-# Integrity suites still being brought to green (exerciser, crash, 8-way
-# concurrency for a minute): not yet part of check.
-integrity: deps
-	$(MAKE) all
-	@for t in tests/integrity/t*.sh; do BUILD=$(BUILD) bash $$t || exit 1; done
 
 run: deps
 	$(MAKE) all

@@ -9,10 +9,10 @@
 #
 # EXERCISER_SEEDS and EXERCISER_OPS override the seed set.
 
-. "$(dirname "$0")/../mount/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
-SEEDS=${EXERCISER_SEEDS:-1 2 3 4 5}
-OPS=${EXERCISER_OPS:-300}
+SEEDS=${EXERCISER_SEEDS:-1 2 3 4 5 6}
+OPS=${EXERCISER_OPS:-400}
 
 # exercise SEED [ARGS...]: one run on this test's store, in case x-SEED.
 exercise () {

@@ -4,7 +4,7 @@
 # returned is exactly one version with exactly its content, nothing errs,
 # and the log chain verifies.
 
-. "$(dirname "$0")/../mount/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 C=2026-3400
 SECONDS_RUN=${CASEFS_CONCURRENCY_SECONDS:-60}

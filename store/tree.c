@@ -833,7 +833,8 @@ static int orphan_rehome(struct tree *t, struct doc *d, const struct store_actor
     if (rc == 0) {
         node_path(t->s, txn, d->node, path, sizeof path);
         snprintf(detail, sizeof detail,
-                 "written through a handle on the replaced document: kept as node %llu",
+                 "written through a handle on the replaced document: kept as node %llu "
+                 "(casefs cat --node)",
                  (unsigned long long)n.id);
         rc = log_append(t->s, txn, a, "keep-replaced", path, 0, 0, detail);
     }

@@ -74,6 +74,8 @@ int args_parse(struct args *a, int argc, char **argv, const char *cmd,
             a->reason = value;
         else if (strcmp(key, "head") == 0)
             a->head = value;
+        else if (strcmp(key, "node") == 0)
+            a->node = value;
         else if (strcmp(key, "f") == 0)
             a->foreground = 1;
         else if (strcmp(key, "all") == 0)

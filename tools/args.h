@@ -18,6 +18,7 @@ struct args {
     const char *since;     /* --since */
     const char *reason;    /* --reason */
     const char *head;      /* --head */
+    const char *node;      /* --node N (history, cat: a document by number) */
     int foreground;        /* -f */
     int all;               /* --all */
     int json;              /* --json */

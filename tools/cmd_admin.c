@@ -44,21 +44,62 @@ static int find_doc(struct store *s, MDB_txn *txn, const char *path, struct node
     return 0;
 }
 
+/* The document a command names: PATH, or --node N for one that no path
+ * reaches any more (kept after being replaced while open, a scratch file
+ * removed, a source merged by a rename: the log names its number).  label
+ * gets what messages and the log call it.  0 or an exit status. */
+static int find_target(struct store *s, MDB_txn *txn, const struct args *a,
+                       struct node *n, char *label, size_t len)
+{
+    if (!a->node) {
+        snprintf(label, len, "%s", strip(a->pos[1]));
+        return find_doc(s, txn, a->pos[1], n);
+    }
+    char *end;
+    unsigned long long id = strtoull(a->node, &end, 10);
+    if (*end || id <= NODE_ROOT)
+        return cli_fail(CLI_USAGE,
+                        "--node takes a document's number (as the log names it), "
+                        "not '%s'",
+                        a->node);
+    int rc = node_get(s, txn, (uint64_t)id, n);
+    if (rc == 0 && n->type != NODE_FILE) {
+        node_clear(n);
+        rc = -ENOENT;
+    }
+    if (rc == -ENOENT)
+        return cli_fail(CLI_REFUSED,
+                        "no document number %llu in the store: see the "
+                        "keep-replaced entries of 'casefs log'",
+                        id);
+    if (rc)
+        return cli_fail(CLI_REFUSED,
+                        "cannot read document number %llu: %s; run "
+                        "'casefs verify'",
+                        id, strerror(-rc));
+    char path[TREE_PATH_MAX];
+    node_path(s, txn, n->id, path, sizeof path);
+    snprintf(label, len, "%s (node %llu)", path, id);
+    return 0;
+}
+
 int cmd_history(int argc, char **argv)
 {
     struct args a;
-    int rc = args_parse(&a, argc, argv, "history", "passphrase-file");
+    int rc = args_parse(&a, argc, argv, "history", "passphrase-file,node");
     if (rc)
         return rc;
     if (a.help) {
         puts("usage: casefs history STORE PATH [--passphrase-file FILE]\n"
+             "       casefs history STORE --node N [--passphrase-file FILE]\n"
              "Lists every version of a document: number, time (UTC), size, author, "
-             "state.");
+             "state.  --node N names a document no path reaches any more by the\n"
+             "number the log gives it (keep-replaced entries).");
         return 0;
     }
-    if (a.npos != 2)
-        return cli_fail(CLI_USAGE, "history: give STORE and PATH: casefs history STORE "
-                                   "case/doc.txt");
+    if (a.npos != (a.node ? 1 : 2))
+        return cli_fail(CLI_USAGE, "history: give STORE and PATH (or --node N): casefs "
+                                   "history STORE case/doc.txt");
     struct store *s;
     rc = cli_store_open(a.pos[0], a.passphrase_file, 0, &s);
     if (rc)
@@ -71,7 +112,8 @@ int cmd_history(int argc, char **argv)
         store_close(s);
         return cli_fail(CLI_REFUSED, "cannot read the store: %s", strerror(-rc));
     }
-    rc = find_doc(s, txn, a.pos[1], &n);
+    char label[TREE_PATH_MAX + 32];
+    rc = find_target(s, txn, &a, &n, label, sizeof label);
     if (rc) {
         store_txn_abort(txn);
         store_close(s);
@@ -93,7 +135,7 @@ int cmd_history(int argc, char **argv)
     }
     struct store_actor me;
     store_actor_self(&me);
-    int lr = log_append(s, txn, &me, "history", strip(a.pos[1]), n.version, 0, "");
+    int lr = log_append(s, txn, &me, "history", label, n.version, 0, "");
     if (lr == 0)
         lr = store_txn_commit(s, txn);
     else
@@ -108,17 +150,21 @@ int cmd_history(int argc, char **argv)
 int cmd_cat(int argc, char **argv)
 {
     struct args a;
-    int rc = args_parse(&a, argc, argv, "cat", "passphrase-file,version");
+    int rc = args_parse(&a, argc, argv, "cat", "passphrase-file,version,node");
     if (rc)
         return rc;
     if (a.help) {
         puts("usage: casefs cat STORE PATH [--version N] [--passphrase-file FILE]\n"
-             "Writes the current (or Nth) version of a document to standard output.");
+             "       casefs cat STORE --node N [--version N] [--passphrase-file FILE]\n"
+             "Writes the current (or Nth) version of a document to standard output.\n"
+             "--node N names a document no path reaches any more by the number the\n"
+             "log gives it (keep-replaced entries).");
         return 0;
     }
-    if (a.npos != 2)
+    if (a.npos != (a.node ? 1 : 2))
         return cli_fail(CLI_USAGE,
-                        "cat: give STORE and PATH: casefs cat STORE case/doc.txt");
+                        "cat: give STORE and PATH (or --node N): casefs cat STORE "
+                        "case/doc.txt");
     unsigned long want = 0;
     if (a.version) {
         char *end;
@@ -141,13 +187,14 @@ int cmd_cat(int argc, char **argv)
         store_close(s);
         return cli_fail(CLI_REFUSED, "cannot read the store: %s", strerror(-rc));
     }
-    rc = find_doc(s, txn, a.pos[1], &n);
+    char label[TREE_PATH_MAX + 32];
+    rc = find_target(s, txn, &a, &n, label, sizeof label);
     int found = rc == 0, damaged = 0;
     if (rc == 0 && n.version == 0)
-        rc = cli_fail(CLI_REFUSED, "%s has no committed version yet", a.pos[1]);
+        rc = cli_fail(CLI_REFUSED, "%s has no committed version yet", label);
     if (rc == 0 && want > n.version)
         rc = cli_fail(CLI_REFUSED,
-                      "%s has versions 1 to %u, not %lu: see 'casefs history'", a.pos[1],
+                      "%s has versions 1 to %u, not %lu: see 'casefs history'", label,
                       n.version, want);
     struct version v;
     memset(&v, 0, sizeof v);
@@ -155,7 +202,7 @@ int cmd_cat(int argc, char **argv)
     if (rc == 0 && version_get(s, txn, n.id, number, &v) != 0) {
         damaged = 1;
         rc = cli_fail(CLI_REFUSED, "version %u of %s is unreadable: run 'casefs verify'",
-                      number, a.pos[1]);
+                      number, label);
     }
     struct store_actor me;
     store_actor_self(&me);
@@ -170,7 +217,7 @@ int cmd_cat(int argc, char **argv)
             rc = cli_fail(CLI_REFUSED,
                           "version %u of %s is damaged (chunk %u failed "
                           "authentication): run 'casefs verify'",
-                          number, a.pos[1], i);
+                          number, label, i);
             break;
         }
         if (fwrite(buf, 1, len, stdout) != len) {
@@ -185,7 +232,7 @@ int cmd_cat(int argc, char **argv)
     if (found) {
         char detail[64];
         snprintf(detail, sizeof detail, "read by the administration tool");
-        int lr = log_append(s, txn, &me, "cat", strip(a.pos[1]), number,
+        int lr = log_append(s, txn, &me, "cat", label, number,
                             damaged ? EIO
                             : rc    ? ENOENT
                                     : 0,

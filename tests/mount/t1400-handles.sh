@@ -79,8 +79,21 @@ test_expect_success 'the re-created document continues the history; the old hand
 
 test_expect_success 'what the old handle wrote is kept and logged, not lost' '
     cfs log "$STORE" >"$TMP/log" &&
-    grep "keep-replaced" "$TMP/log" | grep -q "$C/note.txt" &&
+    grep "keep-replaced" "$TMP/log" | grep "$C/note.txt" >"$TMP/kept" &&
+    test_lines 1 "$TMP/kept" &&
+    node=$(sed -n "s/.*kept as node \([0-9]*\).*/\1/p" "$TMP/kept") &&
+    test -n "$node" &&
+    test_eq 1 "$(cfs history "$STORE" --node "$node" | wc -l)" "versions kept" &&
+    printf "FIRST note!" >"$TMP/want" &&
+    cfs cat "$STORE" --node "$node" >"$TMP/got" &&
+    test_cmp "$TMP/want" "$TMP/got" &&
     cfs verify "$STORE"
+'
+
+test_expect_success 'casefs cat --node: a wrong number is one clear line, exit 1 or 2' '
+    expect_error 1 "no document number" cfs cat "$STORE" --node 999999 &&
+    expect_error 2 "node" cfs cat "$STORE" --node abc &&
+    expect_error 2 "PATH" cfs history "$STORE" --node 5 extra/path
 '
 
 test_done

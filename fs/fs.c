@@ -109,11 +109,12 @@ static int entry_of(fuse_req_t req, struct store_actor *a, const char *path,
                     struct fuse_entry_param *e)
 {
     struct tree_attr at;
-    int rc = tree_getattr(fs_of(req)->t, a, path, NULL, &at);
+    uint64_t nodeid;
+    int rc = tree_entry(fs_of(req)->t, a, path, &at, &nodeid);
     if (rc)
         return rc;
     memset(e, 0, sizeof *e);
-    e->ino = tree_nodeid(fs_of(req)->t, at.ino);
+    e->ino = nodeid;
     e->generation = 0;
     stat_of(&at, &e->attr);
     e->attr_timeout = FS_TIMEOUT;
@@ -159,15 +160,17 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    char path[TREE_PATH_MAX];
     struct store_actor a;
     struct tree_attr at;
     actor_of(req, &a);
     int rc = 0;
-    if (fh(fi))
+    /* Through a handle its own content, unless the handle is foreign to
+     * the inode: the kernel keeps what it is told for the inode, whose
+     * other handles read through its cache. */
+    if (fh(fi) && !fh(fi)->foreign)
         rc = tree_getattr(fs_of(req)->t, &a, NULL, fh(fi), &at);
-    else if ((rc = ino_path(req, ino, path)) == 0)
-        rc = tree_getattr(fs_of(req)->t, &a, path, NULL, &at);
+    else
+        rc = tree_getattr_ino(fs_of(req)->t, &a, ino, &at);
     if (rc) {
         reply_status(req, rc);
         return;
@@ -213,7 +216,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     }
     struct tree_attr at;
     if (rc == 0)
-        rc = tree_getattr(f->t, &a, fh(fi) ? NULL : path, fh(fi), &at);
+        rc = fh(fi) && !fh(fi)->foreign ? tree_getattr(f->t, &a, NULL, fh(fi), &at)
+                                        : tree_getattr_ino(f->t, &a, ino, &at);
     if (rc) {
         reply_status(req, rc);
         return;
@@ -416,13 +420,25 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     struct store_actor a;
     struct tree_handle *h = NULL;
     actor_of(req, &a);
+    tree_inodes_hold(f->t);
     int rc = ino_path(req, ino, path);
     if (rc == 0)
         rc = tree_open(f->t, &a, path, fi->flags, &h);
     if (rc) {
+        tree_inodes_release(f->t);
         reply_status(req, rc);
         return;
     }
+    /* Opened through an inode the kernel still holds for a name whose
+     * document has moved on (the temporary file of an atomic save, or the
+     * document's incarnation before it was replaced under open handles):
+     * that inode's page cache belongs to other content, so this handle
+     * reads and writes past it. */
+    if (h->node && !h->version_file && tree_nodeid(f->t, h->node) != ino) {
+        fi->direct_io = 1;
+        h->foreign = 1;
+    }
+    tree_inodes_release(f->t);
     fi->fh = (uintptr_t)h;
     if (fuse_reply_open(req, fi) != 0)
         tree_release(f->t, h);

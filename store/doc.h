@@ -35,9 +35,10 @@
 struct doc {
     uint64_t node;
     pthread_mutex_t mu;
-    int refs;     /* handles sharing this doc (owner: the table in tree) */
-    int readonly; /* a retained version opened through .versions */
-    int orphaned; /* its document was replaced by a rename (tree.c) */
+    int refs;            /* handles sharing this doc (owner: the table in tree) */
+    int readonly;        /* a retained version opened through .versions */
+    int orphaned;        /* its document was replaced by a rename (tree.c) */
+    uint64_t kernel_ino; /* once orphaned: the kernel inode its handles use */
     struct version base;
     uint64_t *starts; /* starts[i]: offset of base chunk i; starts[n] = size */
     uint64_t size;

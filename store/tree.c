@@ -541,6 +541,12 @@ int tree_new(struct store *s, struct tree **out)
         return -ENOMEM;
     t->s = s;
     pthread_mutex_init(&t->mu, NULL);
+    /* Writers first: a stream of opens must not keep a save waiting. */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&t->inode_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     *out = t;
     return 0;
 }
@@ -569,8 +575,10 @@ void tree_free(struct tree *t)
         free(o);
     }
     pthread_mutex_destroy(&t->mu);
+    pthread_rwlock_destroy(&t->inode_lock);
     free(t->fwd.slot);
     free(t->inc.slot);
+    free(t->stale.slot);
     free(t);
 }
 
@@ -734,15 +742,21 @@ int tree_ino_path(struct tree *t, uint64_t ino, char *out, size_t len)
  * local filesystem; new opens start from the stored versions. */
 static void orphan_locked(struct tree *t, uint64_t node)
 {
+    /* The document's new content gets a kernel inode of its own: what the
+     * kernel caches of the old one (pages, size) must not be taken for
+     * it.  The old inode's page cache still serves handles that are open,
+     * and its attributes stay those of the content they read. */
+    uint64_t inc = idmap_get(&t->inc, node);
+    idmap_put(&t->inc, node, inc + 1);
     for (struct tree_open **p = &t->open; *p; p = &(*p)->next) {
         if ((*p)->doc->node == node) {
             struct tree_open *o = *p;
+            struct doc *d = o->doc;
             *p = o->next;
-            o->doc->orphaned = 1;
             free(o);
-            /* The document's new content gets a kernel inode of its own:
-             * the old one's page cache still serves the open handles. */
-            idmap_put(&t->inc, node, idmap_get(&t->inc, node) + 1);
+            d->orphaned = 1;
+            d->kernel_ino = node | ((inc << INO_INC_SHIFT) & INO_INC_MASK);
+            idmap_put(&t->stale, d->kernel_ino, (uint64_t)(uintptr_t)d);
             return;
         }
     }
@@ -882,6 +896,8 @@ static int doc_put(struct tree *t, struct doc *d, const struct store_actor *acto
         rc = doc_commit(t->s, d, actor, path, NULL);
     }
     __atomic_add_fetch(&t->closed_gen, 1, __ATOMIC_RELEASE);
+    if (d->kernel_ino && idmap_get(&t->stale, d->kernel_ino) == (uint64_t)(uintptr_t)d)
+        idmap_del(&t->stale, d->kernel_ino);
     pthread_mutex_unlock(&t->mu);
     doc_free(d);
     return rc;
@@ -1220,8 +1236,8 @@ static int handle_new(struct tree *t, struct store_actor *a, const char *path,
     return 0;
 }
 
-int tree_create(struct tree *t, struct store_actor *a, const char *path, uint32_t mode,
-                int flags, struct tree_handle **out)
+static int create_locked(struct tree *t, struct store_actor *a, const char *path,
+                         uint32_t mode, int flags, struct tree_handle **out)
 {
     char parent_path[TREE_PATH_MAX];
     const char *name;
@@ -1965,8 +1981,8 @@ static void docs_follow_rename(struct tree *t, struct store_actor *a, uint64_t t
     }
 }
 
-int tree_rename(struct tree *t, struct store_actor *a, const char *from, const char *to,
-                unsigned flags)
+static int rename_locked(struct tree *t, struct store_actor *a, const char *from,
+                         const char *to, unsigned flags)
 {
     if (flags & ~(unsigned)RENAME_NOREPLACE)
         return -EINVAL;
@@ -2336,4 +2352,66 @@ int tree_removexattr(struct tree *t, struct store_actor *a, const char *path,
     rc = commit_or_abort(t, txn, rc);
     node_clear(&n);
     return finish(t, a, "removexattr", path, rc);
+}
+
+/* ---- changes that may give a document a new incarnation ---- */
+
+int tree_create(struct tree *t, struct store_actor *a, const char *path, uint32_t mode,
+                int flags, struct tree_handle **out)
+{
+    pthread_rwlock_wrlock(&t->inode_lock);
+    int rc = create_locked(t, a, path, mode, flags, out);
+    pthread_rwlock_unlock(&t->inode_lock);
+    return rc;
+}
+
+int tree_rename(struct tree *t, struct store_actor *a, const char *from, const char *to,
+                unsigned flags)
+{
+    pthread_rwlock_wrlock(&t->inode_lock);
+    int rc = rename_locked(t, a, from, to, flags);
+    pthread_rwlock_unlock(&t->inode_lock);
+    return rc;
+}
+
+int tree_entry(struct tree *t, struct store_actor *a, const char *path,
+               struct tree_attr *out, uint64_t *nodeid)
+{
+    pthread_rwlock_rdlock(&t->inode_lock);
+    int rc = tree_getattr(t, a, path, NULL, out);
+    if (rc == 0)
+        *nodeid = tree_nodeid(t, out->ino);
+    pthread_rwlock_unlock(&t->inode_lock);
+    return rc;
+}
+
+int tree_getattr_ino(struct tree *t, struct store_actor *a, uint64_t ino,
+                     struct tree_attr *out)
+{
+    char path[TREE_PATH_MAX];
+    pthread_rwlock_rdlock(&t->inode_lock);
+    int rc = tree_ino_path(t, ino, path, sizeof path);
+    if (rc == 0)
+        rc = tree_getattr(t, a, path, NULL, out);
+    if (rc == 0 && INO_KIND(ino) == 0 && tree_nodeid(t, out->ino) != ino) {
+        /* An earlier incarnation still open: the size of the content its
+         * handles read. */
+        pthread_mutex_lock(&t->mu);
+        struct doc *d = (struct doc *)(uintptr_t)idmap_get(&t->stale, ino);
+        if (d)
+            out->size = doc_size(d);
+        pthread_mutex_unlock(&t->mu);
+    }
+    pthread_rwlock_unlock(&t->inode_lock);
+    return rc;
+}
+
+void tree_inodes_hold(struct tree *t)
+{
+    pthread_rwlock_rdlock(&t->inode_lock);
+}
+
+void tree_inodes_release(struct tree *t)
+{
+    pthread_rwlock_unlock(&t->inode_lock);
 }

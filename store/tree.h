@@ -60,6 +60,14 @@ struct tree {
      * (tree_nodeid), so that the kernel's page cache of the old content,
      * still read through those handles, is not the new content's. */
     struct tree_idmap inc;
+    /* Kernel inodes of earlier incarnations whose handles are still open,
+     * to the (orphaned) doc they read (guarded by mu): their attributes
+     * stay those of that content. */
+    struct tree_idmap stale;
+    /* Held for writing while a change may give a document a new
+     * incarnation (create, rename), for reading while the attributes and
+     * inode number of an entry are taken together (tree_entry). */
+    pthread_rwlock_t inode_lock;
 };
 
 /* An open file: a handle on a shared struct doc. */
@@ -69,6 +77,8 @@ struct tree_handle {
     int flags;                /* open(2) flags */
     int wrote;                /* written since the last commit */
     int version_file;         /* a retained version (read-only, not shared) */
+    int foreign;              /* opened through a kernel inode of other content
+                                 (the adapter reads and writes past its cache) */
     struct store_actor actor; /* who opened it: author of its versions */
     char *path;               /* as opened, for the log */
 };
@@ -159,6 +169,18 @@ void tree_forget(struct tree *t, uint64_t ino);
  * a document in a later incarnation ino with the incarnation in bits
  * 40..61.  tree_ino_path takes either. */
 uint64_t tree_nodeid(struct tree *t, uint64_t ino);
+/* Holds off incarnation changes (create, rename) while an adapter opens
+ * through a kernel inode and compares it with tree_nodeid. */
+void tree_inodes_hold(struct tree *t);
+void tree_inodes_release(struct tree *t);
+/* The attributes of path and the kernel's inode number for it, taken
+ * together (no incarnation change in between). */
+int tree_entry(struct tree *t, struct store_actor *a, const char *path,
+               struct tree_attr *out, uint64_t *nodeid);
+/* The attributes of kernel inode ino without a handle: an earlier
+ * incarnation still in use keeps the size of the content its handles read. */
+int tree_getattr_ino(struct tree *t, struct store_actor *a, uint64_t ino,
+                     struct tree_attr *out);
 
 /* The state word shown for a node ("live", "pending-retraction", ...). */
 const char *tree_state_name(uint8_t state);

@@ -435,6 +435,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
      * that inode's page cache belongs to other content, so this handle
      * reads and writes past it. */
     if (h->node && !h->version_file && tree_nodeid(f->t, h->node) != ino) {
+        /* Through an inode the kernel still holds for a name whose content
+         * has moved on (a lookup that raced with a save): that inode's
+         * cache and size are another content's, so this handle reads and
+         * writes past them (no shared mmap through it, ENODEV). */
         fi->direct_io = 1;
         h->foreign = 1;
     }

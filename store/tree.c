@@ -578,6 +578,7 @@ void tree_free(struct tree *t)
     pthread_rwlock_destroy(&t->inode_lock);
     free(t->fwd.slot);
     free(t->inc.slot);
+    free(t->alias.slot);
     free(t->stale.slot);
     free(t);
 }
@@ -651,20 +652,43 @@ static void idmap_del(struct tree_idmap *m, uint64_t key)
 #define INO_INC_SHIFT 40
 #define INO_INC_MASK ((((uint64_t)1 << 62) - 1) & ~(((uint64_t)1 << INO_INC_SHIFT) - 1))
 
-uint64_t tree_nodeid(struct tree *t, uint64_t ino)
+/* tree_nodeid with t->mu held. */
+static uint64_t nodeid_locked(struct tree *t, uint64_t ino)
 {
     if (INO_KIND(ino) != 0)
         return ino;
+    uint64_t alias = idmap_get(&t->alias, ino);
+    if (alias)
+        return alias;
+    return ino | ((idmap_get(&t->inc, ino) << INO_INC_SHIFT) & INO_INC_MASK);
+}
+
+uint64_t tree_nodeid(struct tree *t, uint64_t ino)
+{
     pthread_mutex_lock(&t->mu);
-    uint64_t inc = idmap_get(&t->inc, ino);
+    uint64_t id = nodeid_locked(t, ino);
     pthread_mutex_unlock(&t->mu);
-    return ino | ((inc << INO_INC_SHIFT) & INO_INC_MASK);
+    return id;
+}
+
+/* Gives node a kernel inode number the kernel has not seen for it (t->mu
+ * held): its alias goes, its incarnation moves on. */
+static void new_incarnation(struct tree *t, uint64_t node)
+{
+    idmap_del(&t->alias, node);
+    idmap_put(&t->inc, node, idmap_get(&t->inc, node) + 1);
 }
 
 void tree_forget(struct tree *t, uint64_t ino)
 {
     pthread_mutex_lock(&t->mu);
-    idmap_del(&t->fwd, ino);
+    uint64_t to = idmap_get(&t->fwd, ino);
+    if (to) {
+        idmap_del(&t->fwd, ino);
+        /* The document known by that inode gets a fresh one next time. */
+        if (idmap_get(&t->alias, to) == ino)
+            new_incarnation(t, to);
+    }
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -695,14 +719,15 @@ int tree_ino_path(struct tree *t, uint64_t ino, char *out, size_t len)
             break;
         pthread_mutex_lock(&t->mu);
         uint64_t to = kind == 0 ? idmap_get(&t->fwd, fwd_key) : 0;
+        uint64_t next_key = to ? nodeid_locked(t, to) : 0;
         pthread_mutex_unlock(&t->mu);
         node_clear(&n);
         if (!to) {
             rc = -ENOENT;
             break;
         }
-        id = to & ~INO_INC_MASK;
-        fwd_key = to;
+        id = to;
+        fwd_key = next_key;
     }
     if (rc == 0 && n.state != NODE_LIVE)
         rc = -ENOENT;
@@ -746,8 +771,8 @@ static void orphan_locked(struct tree *t, uint64_t node)
      * kernel caches of the old one (pages, size) must not be taken for
      * it.  The old inode's page cache still serves handles that are open,
      * and its attributes stay those of the content they read. */
-    uint64_t inc = idmap_get(&t->inc, node);
-    idmap_put(&t->inc, node, inc + 1);
+    uint64_t old_ino = nodeid_locked(t, node);
+    new_incarnation(t, node);
     for (struct tree_open **p = &t->open; *p; p = &(*p)->next) {
         if ((*p)->doc->node == node) {
             struct tree_open *o = *p;
@@ -755,7 +780,7 @@ static void orphan_locked(struct tree *t, uint64_t node)
             *p = o->next;
             free(o);
             d->orphaned = 1;
-            d->kernel_ino = node | ((inc << INO_INC_SHIFT) & INO_INC_MASK);
+            d->kernel_ino = old_ino;
             idmap_put(&t->stale, d->kernel_ino, (uint64_t)(uintptr_t)d);
             return;
         }
@@ -2041,13 +2066,17 @@ static int rename_locked(struct tree *t, struct store_actor *a, const char *from
         return rc;
     rc = rename_in_txn(t, txn, a, from, to, flags, &changed, &moved_from);
     rc = commit_or_abort(t, txn, rc);
+    uint64_t src_ino = moved_from ? tree_nodeid(t, moved_from) : 0;
     if (rc == 0 && changed)
         docs_follow_rename(t, a, changed, moved_from);
     if (rc == 0 && changed && moved_from && changed != moved_from) {
-        /* The kernel now knows the source's inode under the target name. */
-        uint64_t src_ino = tree_nodeid(t, moved_from), to_ino = tree_nodeid(t, changed);
+        /* The kernel now knows the target under the source's inode (it
+         * moved that inode to the target name): that inode becomes the
+         * target's, and the source gets a new one should it come back. */
         pthread_mutex_lock(&t->mu);
-        idmap_put(&t->fwd, src_ino, to_ino);
+        idmap_put(&t->fwd, src_ino, changed);
+        idmap_put(&t->alias, changed, src_ino);
+        new_incarnation(t, moved_from);
         pthread_mutex_unlock(&t->mu);
     }
     return finish(t, a, "rename", from, rc);

@@ -60,6 +60,10 @@ struct tree {
      * (tree_nodeid), so that the kernel's page cache of the old content,
      * still read through those handles, is not the new content's. */
     struct tree_idmap inc;
+    /* Aliases (guarded by mu): after an atomic save the kernel knows the
+     * document under the temporary file's inode; alias maps the document
+     * to that inode, which is then its kernel inode (tree_nodeid). */
+    struct tree_idmap alias;
     /* Kernel inodes of earlier incarnations whose handles are still open,
      * to the (orphaned) doc they read (guarded by mu): their attributes
      * stay those of that content. */

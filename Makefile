@@ -28,7 +28,7 @@ DEB_PACKAGES = libfuse3-dev fuse3 liblmdb-dev libsodium-dev check pkg-config \
                attr rsync tar vim python3 util-linux psmisc procps \
                libglib2.0-bin restic lmdb-utils
 
-.PHONY: all deps check unit mount-tests run stop asan format clean soak fuzz \
+.PHONY: all deps check unit mount-tests run stop asan format clean soak bench fuzz \
         fuzz-regress
 
 all: $(BUILD)/casefs $(BUILD)/unit-tests $(BUILD)/cfs-tamper
@@ -72,6 +72,19 @@ fuzz:
 # Replays the inputs that once crashed a fuzz target (also part of check).
 fuzz-regress: deps
 	CC=$(CC) bash tests/fuzz/regress.sh
+
+# The benchmark against the native folder, a FUSE pass-through and
+# gocryptfs (bench/README.md); not part of check.
+bench: deps
+	$(MAKE) all $(BUILD)/bench-passthrough
+	@for p in gocryptfs bc; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	  grep -q 'install ok installed' || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p >/dev/null; }; done
+	BUILD=$(CURDIR)/$(BUILD) bash bench/run.sh $(BENCH)
+
+$(BUILD)/bench-passthrough: bench/passthrough.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDFLAGS)
 
 # The long run of the random-operation exerciser.
 soak: deps

@@ -10,7 +10,6 @@
  * descriptor that stays until the kernel forgets the inode.
  */
 #define FUSE_USE_VERSION 312
-#define _GNU_SOURCE
 
 #include <dirent.h>
 #include <errno.h>

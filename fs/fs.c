@@ -62,6 +62,35 @@ static struct tree_handle *fh(struct fuse_file_info *fi)
     return fi ? (struct tree_handle *)(uintptr_t)fi->fh : NULL;
 }
 
+/* A request interrupted by a signal lets the kernel send release while the
+ * request is still being answered: requests hold the handle, and the last
+ * of them releases it when release came meanwhile. */
+static pthread_mutex_t handle_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct tree_handle *hold(struct fuse_file_info *fi)
+{
+    struct tree_handle *h = fh(fi);
+    if (h) {
+        pthread_mutex_lock(&handle_mu);
+        h->fs_busy++;
+        pthread_mutex_unlock(&handle_mu);
+    }
+    return h;
+}
+
+static struct fs *fs_of(fuse_req_t req);
+
+static void unhold(fuse_req_t req, struct tree_handle *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&handle_mu);
+    int gone = --h->fs_busy == 0 && h->fs_released;
+    pthread_mutex_unlock(&handle_mu);
+    if (gone)
+        tree_release(fs_of(req)->t, h);
+}
+
 static void stat_of(const struct tree_attr *at, struct stat *st)
 {
     memset(st, 0, sizeof *st);
@@ -167,10 +196,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     /* Through a handle its own content, unless the handle is foreign to
      * the inode: the kernel keeps what it is told for the inode, whose
      * other handles read through its cache. */
-    if (fh(fi) && !fh(fi)->foreign)
-        rc = tree_getattr(fs_of(req)->t, &a, NULL, fh(fi), &at);
+    struct tree_handle *h = hold(fi);
+    if (h && !h->foreign)
+        rc = tree_getattr(fs_of(req)->t, &a, NULL, h, &at);
     else
         rc = tree_getattr_ino(fs_of(req)->t, &a, ino, &at);
+    unhold(req, h);
     if (rc) {
         reply_status(req, rc);
         return;
@@ -187,8 +218,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     char path[TREE_PATH_MAX];
     struct store_actor a;
     actor_of(req, &a);
-    int rc = fh(fi) ? tree_handle_path(f->t, fh(fi), path, sizeof path)
-                    : ino_path(req, ino, path);
+    struct tree_handle *h = hold(fi);
+    int rc = h ? tree_handle_path(f->t, h, path, sizeof path) : ino_path(req, ino, path);
     if (rc == 0 && (to_set & FUSE_SET_ATTR_MODE))
         rc = tree_chmod(f->t, &a, path, attr->st_mode);
     if (rc == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
@@ -198,7 +229,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE))
         rc = attr->st_size < 0
                  ? -EINVAL
-                 : tree_truncate(f->t, &a, path, fh(fi), (uint64_t)attr->st_size);
+                 : tree_truncate(f->t, &a, path, h, (uint64_t)attr->st_size);
     if (rc == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
         struct timespec tv[2];
         tv[0].tv_sec = 0;
@@ -216,8 +247,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     }
     struct tree_attr at;
     if (rc == 0)
-        rc = fh(fi) && !fh(fi)->foreign ? tree_getattr(f->t, &a, NULL, fh(fi), &at)
-                                        : tree_getattr_ino(f->t, &a, ino, &at);
+        rc = h && !h->foreign ? tree_getattr(f->t, &a, NULL, h, &at)
+                              : tree_getattr_ino(f->t, &a, ino, &at);
+    unhold(req, h);
     if (rc) {
         reply_status(req, rc);
         return;
@@ -238,14 +270,26 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
     reply_status(req, rc);
 }
 
-/* A folder being listed: its entries, read whole at the first readdir. */
+/* A folder being listed: its entries, read whole at the first readdir.
+ * A readdir interrupted by a signal lets the kernel send releasedir while
+ * the readdir is still being answered: the last of the two frees it. */
 struct dir_list {
     char path[TREE_PATH_MAX];
     char *buf;
     size_t len;
     int filled;
     int err;
+    int busy;     /* readdirs in progress (dir_mu) */
+    int released; /* releasedir came (dir_mu) */
 };
+
+static pthread_mutex_t dir_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void dir_free(struct dir_list *d)
+{
+    free(d->buf);
+    free(d);
+}
 
 struct fill_ctx {
     fuse_req_t req;
@@ -298,10 +342,25 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fuse_reply_open(req, fi);
 }
 
+static void readdir_locked(fuse_req_t req, struct dir_list *d, size_t size, off_t off);
+
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
     struct dir_list *d = (struct dir_list *)(uintptr_t)fi->fh;
+    pthread_mutex_lock(&dir_mu);
+    d->busy++;
+    pthread_mutex_unlock(&dir_mu);
+    readdir_locked(req, d, size, off);
+    pthread_mutex_lock(&dir_mu);
+    int gone = --d->busy == 0 && d->released;
+    pthread_mutex_unlock(&dir_mu);
+    if (gone)
+        dir_free(d);
+}
+
+static void readdir_locked(fuse_req_t req, struct dir_list *d, size_t size, off_t off)
+{
     if (!d->filled || off == 0) {
         /* A listing starts over at offset 0 (rewinddir). */
         struct store_actor a;
@@ -339,8 +398,12 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct dir_list *d = (struct dir_list *)(uintptr_t)fi->fh;
-    free(d->buf);
-    free(d);
+    pthread_mutex_lock(&dir_mu);
+    d->released = 1;
+    int gone = d->busy == 0;
+    pthread_mutex_unlock(&dir_mu);
+    if (gone)
+        dir_free(d);
     fuse_reply_err(req, 0);
 }
 
@@ -456,7 +519,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    ssize_t n = tree_read(fs_of(req)->t, fh(fi), buf, size, (uint64_t)off);
+    struct tree_handle *h = hold(fi);
+    ssize_t n = tree_read(fs_of(req)->t, h, buf, size, (uint64_t)off);
+    unhold(req, h);
     if (n < 0)
         fuse_reply_err(req, (int)-n);
     else
@@ -467,7 +532,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
                      off_t off, struct fuse_file_info *fi)
 {
-    ssize_t n = tree_write(fs_of(req)->t, fh(fi), buf, size, (uint64_t)off);
+    struct tree_handle *h = hold(fi);
+    ssize_t n = tree_write(fs_of(req)->t, h, buf, size, (uint64_t)off);
+    unhold(req, h);
     if (n < 0)
         fuse_reply_err(req, (int)-n);
     else
@@ -476,18 +543,29 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    reply_status(req, tree_flush(fs_of(req)->t, fh(fi)));
+    struct tree_handle *h = hold(fi);
+    int rc = tree_flush(fs_of(req)->t, h);
+    unhold(req, h);
+    reply_status(req, rc);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                      struct fuse_file_info *fi)
 {
-    reply_status(req, tree_fsync(fs_of(req)->t, fh(fi)));
+    struct tree_handle *h = hold(fi);
+    int rc = tree_fsync(fs_of(req)->t, h);
+    unhold(req, h);
+    reply_status(req, rc);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    reply_status(req, tree_release(fs_of(req)->t, fh(fi)));
+    struct tree_handle *h = fh(fi);
+    pthread_mutex_lock(&handle_mu);
+    h->fs_released = 1;
+    int gone = h->fs_busy == 0;
+    pthread_mutex_unlock(&handle_mu);
+    reply_status(req, gone ? tree_release(fs_of(req)->t, h) : 0);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,

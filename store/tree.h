@@ -83,6 +83,7 @@ struct tree_handle {
     int version_file;         /* a retained version (read-only, not shared) */
     int foreign;              /* opened through a kernel inode of other content
                                  (the adapter reads and writes past its cache) */
+    int fs_busy, fs_released; /* the adapter's: requests using it, release came */
     struct store_actor actor; /* who opened it: author of its versions */
     char *path;               /* as opened, for the log */
 };

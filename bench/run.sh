@@ -58,11 +58,12 @@ setup() { # fresh, empty
 
 mountit() {
     local s=$1 d=$DIR/$1
+    # (daemons must not keep the caller's output open: workloads run in $(...))
     case $s in
     native) ;;
-    fuse) "$BUILD/bench-passthrough" "$d/back" "$d/mnt" ;;
-    gocryptfs) gocryptfs -q -nosyslog -passfile "$PASS" "$d/cipher" "$d/mnt" ;;
-    casefs) "$BUILD/casefs" mount "$d/store" "$d/mnt" --passphrase-file "$PASS" ;;
+    fuse) "$BUILD/bench-passthrough" "$d/back" "$d/mnt" </dev/null >/dev/null 2>&1 ;;
+    gocryptfs) gocryptfs -q -nosyslog -passfile "$PASS" "$d/cipher" "$d/mnt" </dev/null >/dev/null 2>&1 ;;
+    casefs) "$BUILD/casefs" mount "$d/store" "$d/mnt" --passphrase-file "$PASS" </dev/null >/dev/null ;;
     esac
 }
 

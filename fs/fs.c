@@ -627,7 +627,9 @@ static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
         fuse_reply_buf(req, buf, (size_t)n);
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* getxattr (name set) and listxattr (name NULL): a buffer of the size
+ * asked for, filled by the tree, answered by reply_xattr. */
+static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     char path[TREE_PATH_MAX];
     struct store_actor a;
@@ -642,27 +644,21 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    reply_xattr(req, tree_getxattr(fs_of(req)->t, &a, path, name, buf, size), buf, size);
+    struct tree *t = fs_of(req)->t;
+    ssize_t n = name ? tree_getxattr(t, &a, path, name, buf, size)
+                     : tree_listxattr(t, &a, path, buf, size);
+    reply_xattr(req, n, buf, size);
     free(buf);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    xattr_read(req, ino, name, size);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-    char path[TREE_PATH_MAX];
-    struct store_actor a;
-    actor_of(req, &a);
-    int rc = ino_path(req, ino, path);
-    if (rc) {
-        reply_status(req, rc);
-        return;
-    }
-    char *buf = size ? malloc(size) : NULL;
-    if (size && !buf) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    reply_xattr(req, tree_listxattr(fs_of(req)->t, &a, path, buf, size), buf, size);
-    free(buf);
+    xattr_read(req, ino, NULL, size);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

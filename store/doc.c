@@ -12,38 +12,64 @@
 #include "store/log.h"
 #include "store/node.h"
 
-static int doc_set_base(struct doc *d, struct version *v)
+/* Makes chunks[0..n) the working list (takes ownership of chunks). */
+static int work_adopt(struct doc *d, struct version_chunk *chunks, uint32_t n)
 {
-    uint64_t *starts = malloc(((size_t)v->nchunks + 1) * sizeof *starts);
-    if (!starts)
+    uint64_t *ws = malloc(((size_t)n + 1) * sizeof *ws);
+    if (!ws)
         return -ENOMEM;
     uint64_t off = 0;
-    for (uint32_t i = 0; i < v->nchunks; i++) {
-        starts[i] = off;
-        off += v->chunks[i].len;
+    for (uint32_t i = 0; i < n; i++) {
+        ws[i] = off;
+        off += chunks[i].len;
     }
-    starts[v->nchunks] = off;
-    version_clear(&d->base);
-    free(d->starts);
-    d->base = *v;
-    memset(v, 0, sizeof *v);
-    d->starts = starts;
-    d->base_limit = off;
+    ws[n] = off;
+    free(d->wc);
+    free(d->ws);
+    d->wc = chunks;
+    d->ws = ws;
+    d->wn = n;
+    d->wlimit = off;
     d->cache_index = -1;
     return 0;
 }
 
+/* Makes v the base and its chunks the working list (takes v's contents). */
+static int doc_set_base(struct doc *d, struct version *v)
+{
+    struct version_chunk *copy = malloc(((size_t)v->nchunks + 1) * sizeof *copy);
+    if (!copy)
+        return -ENOMEM;
+    if (v->nchunks)
+        memcpy(copy, v->chunks, (size_t)v->nchunks * sizeof *copy);
+    int rc = work_adopt(d, copy, v->nchunks);
+    if (rc) {
+        free(copy);
+        return rc;
+    }
+    version_clear(&d->base);
+    d->base = *v;
+    memset(v, 0, sizeof *v);
+    return 0;
+}
+
+static void page_free(struct doc *d, uint64_t p)
+{
+    sodium_memzero(d->pages[p], DOC_PAGE);
+    free(d->pages[p]);
+    d->pages[p] = NULL;
+    d->npresent--;
+}
+
 static void doc_drop_pages(struct doc *d)
 {
-    for (size_t i = 0; i < d->npages; i++) {
-        if (d->pages[i]) {
-            sodium_memzero(d->pages[i], DOC_PAGE);
-            free(d->pages[i]);
-        }
-    }
+    for (size_t i = 0; i < d->npages; i++)
+        if (d->pages[i])
+            page_free(d, i);
     free(d->pages);
     d->pages = NULL;
     d->npages = 0;
+    d->spill_at = DOC_SPILL_PAGES;
 }
 
 int doc_new(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
@@ -60,6 +86,7 @@ int doc_new(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
     pthread_mutex_init(&d->mu, NULL);
     d->node = node;
     d->cache_index = -1;
+    d->spill_at = DOC_SPILL_PAGES;
     struct version v;
     memset(&v, 0, sizeof v);
     int rc = 0;
@@ -85,7 +112,8 @@ void doc_free(struct doc *d)
         return;
     doc_drop_pages(d);
     version_clear(&d->base);
-    free(d->starts);
+    free(d->wc);
+    free(d->ws);
     if (d->cache) {
         sodium_memzero(d->cache, CHUNK_MAX);
         free(d->cache);
@@ -94,13 +122,13 @@ void doc_free(struct doc *d)
     free(d);
 }
 
-/* Index of the base chunk holding offset off (< base size). */
-static uint32_t base_find(const struct doc *d, uint64_t off)
+/* Index of the working chunk holding offset off (< end of the list). */
+static uint32_t work_find(const struct doc *d, uint64_t off)
 {
-    uint32_t lo = 0, hi = d->base.nchunks;
+    uint32_t lo = 0, hi = d->wn;
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (d->starts[mid] <= off)
+        if (d->ws[mid] <= off)
             lo = mid;
         else
             hi = mid;
@@ -110,7 +138,7 @@ static uint32_t base_find(const struct doc *d, uint64_t off)
 
 static int load_chunk(struct store *s, MDB_txn *txn, struct doc *d, uint32_t i)
 {
-    if (d->cache_index == (int)i)
+    if (d->cache_index == (int64_t)i)
         return 0;
     MDB_txn *own = NULL;
     if (!txn) {
@@ -120,35 +148,35 @@ static int load_chunk(struct store *s, MDB_txn *txn, struct doc *d, uint32_t i)
         txn = own;
     }
     size_t n;
-    int rc = chunk_get(s, txn, d->base.chunks[i].id, d->cache, &n);
+    int rc = chunk_get(s, txn, d->wc[i].id, d->cache, &n);
     if (own)
         store_txn_abort(own);
-    if (rc == 0 && n != d->base.chunks[i].len)
+    if (rc == 0 && n != d->wc[i].len)
         rc = -EIO;
     if (rc) {
         d->cache_index = -1;
         return rc == -ENOENT ? -EIO : rc;
     }
-    d->cache_index = (int)i;
+    d->cache_index = (int64_t)i;
     return 0;
 }
 
-/* Bytes [off, off+len) of the base content, zeros past base_limit. */
+/* Bytes [off, off+len) of the working list's content, zeros past wlimit. */
 static int base_read(struct store *s, MDB_txn *txn, struct doc *d, uint64_t off,
                      uint8_t *buf, size_t len)
 {
-    uint64_t limit = d->base_limit < d->base.size ? d->base_limit : d->base.size;
+    uint64_t limit = d->wlimit < d->ws[d->wn] ? d->wlimit : d->ws[d->wn];
     while (len > 0) {
         if (off >= limit) {
             memset(buf, 0, len);
             return 0;
         }
-        uint32_t i = base_find(d, off);
+        uint32_t i = work_find(d, off);
         int rc = load_chunk(s, txn, d, i);
         if (rc)
             return rc;
-        uint64_t in = off - d->starts[i];
-        uint64_t n = d->base.chunks[i].len - in;
+        uint64_t in = off - d->ws[i];
+        uint64_t n = d->wc[i].len - in;
         if (n > len)
             n = len;
         if (off + n > limit)
@@ -227,10 +255,13 @@ static int page_get(struct store *s, struct doc *d, uint64_t p, uint8_t **out)
             memset(pg + keep, 0, DOC_PAGE - keep);
         }
         d->pages[p] = pg;
+        d->npresent++;
     }
     *out = d->pages[p];
     return 0;
 }
+
+static int doc_spill(struct store *s, struct doc *d);
 
 static void mark_written(struct doc *d)
 {
@@ -271,6 +302,8 @@ ssize_t doc_write(struct store *s, struct doc *d, const void *buf, size_t len,
     }
     if (len > left)
         mark_written(d);
+    if (d->npresent >= d->spill_at && doc_spill(s, d) != 0)
+        d->spill_at = d->npresent + DOC_SPILL_PAGES; /* the commit will report it */
     pthread_mutex_unlock(&d->mu);
     if (rc && left == len)
         return rc;
@@ -286,16 +319,12 @@ int doc_truncate(struct store *s, struct doc *d, uint64_t size)
     pthread_mutex_lock(&d->mu);
     int rc = 0;
     if (size < d->size) {
-        if (size < d->base_limit)
-            d->base_limit = size;
+        if (size < d->wlimit)
+            d->wlimit = size;
         uint64_t first = (size + DOC_PAGE - 1) / DOC_PAGE;
-        for (uint64_t p = first; p < d->npages; p++) {
-            if (d->pages[p]) {
-                sodium_memzero(d->pages[p], DOC_PAGE);
-                free(d->pages[p]);
-                d->pages[p] = NULL;
-            }
-        }
+        for (uint64_t p = first; p < d->npages; p++)
+            if (d->pages[p])
+                page_free(d, p);
         uint64_t p = size / DOC_PAGE;
         if (size % DOC_PAGE && p < d->npages && d->pages[p])
             memset(d->pages[p] + size % DOC_PAGE, 0, DOC_PAGE - size % DOC_PAGE);
@@ -323,54 +352,134 @@ void doc_touch(struct doc *d)
     pthread_mutex_unlock(&d->mu);
 }
 
-/* Streams the working content through the chunker into new chunks. */
-static int doc_chunk_all(struct store *s, MDB_txn *txn, struct doc *d, struct version *v)
+struct chunk_list {
+    struct version_chunk *c;
+    uint32_t n, cap;
+};
+
+static int list_push(struct chunk_list *l, const uint8_t id[CHUNK_ID_BYTES], uint32_t len)
 {
-    size_t cap = 0;
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 64;
+        struct version_chunk *c = realloc(l->c, (size_t)cap * sizeof *c);
+        if (!c)
+            return -ENOMEM;
+        l->c = c;
+        l->cap = cap;
+    }
+    memcpy(l->c[l->n].id, id, CHUNK_ID_BYTES);
+    l->c[l->n].len = len;
+    l->n++;
+    return 0;
+}
+
+/* Working chunk i still holds the content at its place: inside the valid
+ * part of the list and under no dirty page. */
+static int chunk_clean(const struct doc *d, uint32_t i)
+{
+    uint64_t a = d->ws[i], b = d->ws[i + 1];
+    uint64_t lim = d->wlimit < d->size ? d->wlimit : d->size;
+    if (b > lim || b == a)
+        return 0;
+    for (uint64_t p = a / DOC_PAGE; p <= (b - 1) / DOC_PAGE; p++)
+        if (p < d->npages && d->pages[p])
+            return 0;
+    return 1;
+}
+
+/* Cuts the working content into chunks and stores the new ones in txn.
+ * Chunks of the working list that still hold their content are taken over
+ * without being read; where content changed, the chunker starts at the
+ * changed chunk's start (a chunk boundary, so the cuts are those a pass
+ * from the beginning would make) and runs until its cuts meet the list's
+ * again.  final: through the end of the content.  Otherwise it stops at
+ * the last boundary the chunker is sure of; *end is the offset reached. */
+static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, int final,
+                   struct chunk_list *out, uint64_t *end)
+{
     uint8_t *buf = malloc(2 * CHUNK_MAX);
     if (!buf)
         return -ENOMEM;
-    size_t have = 0;
-    uint64_t off = 0;
+    /* Everything before the first change is taken over as it is. */
+    uint64_t first = d->wlimit < d->size ? d->wlimit : d->size;
+    for (size_t p = 0; p < d->npages && (uint64_t)p * DOC_PAGE < first; p++)
+        if (d->pages[p]) {
+            first = (uint64_t)p * DOC_PAGE;
+            break;
+        }
     int rc = 0;
-    while (rc == 0) {
-        /* Keep at least CHUNK_MAX bytes buffered while content remains. */
-        if (have < CHUNK_MAX && off < d->size) {
-            size_t want = 2 * CHUNK_MAX - have;
-            if (want > d->size - off)
-                want = (size_t)(d->size - off);
-            rc = content_read(s, txn, d, off, buf + have, want);
+    uint32_t i = 0;
+    while (rc == 0 && i < d->wn && d->ws[i + 1] <= first)
+        rc = list_push(out, d->wc[i].id, d->wc[i].len), i++;
+    uint64_t pos = d->ws[i];
+    size_t have = 0; /* buf holds the content at [pos, pos + have) */
+    while (rc == 0 && pos < d->size) {
+        while (i < d->wn && d->ws[i] < pos)
+            i++;
+        if (i < d->wn && d->ws[i] == pos && chunk_clean(d, i)) {
+            rc = list_push(out, d->wc[i].id, d->wc[i].len);
+            pos = d->ws[i + 1];
+            have = 0;
+            continue;
+        }
+        if (have < CHUNK_MAX && pos + have < d->size) {
+            uint64_t want = 2 * CHUNK_MAX - have;
+            if (want > d->size - pos - have)
+                want = d->size - pos - have;
+            rc = content_read(s, txn, d, pos + have, buf + have, (size_t)want);
             if (rc)
                 break;
-            have += want;
-            off += want;
+            have += (size_t)want;
         }
-        if (have == 0)
-            break;
-        size_t cut = chunk_cut(s, buf, have, off >= d->size);
+        size_t cut = chunk_cut(s, buf, have, final && pos + have == d->size);
         if (cut == 0)
-            cut = have; /* cannot happen: have >= CHUNK_MAX or final */
-        if (v->nchunks == cap) {
-            cap = cap ? cap * 2 : 64;
-            struct version_chunk *c = realloc(v->chunks, cap * sizeof *c);
-            if (!c) {
-                rc = -ENOMEM;
-                break;
-            }
-            v->chunks = c;
-        }
-        rc = chunk_put(s, txn, buf, cut, v->chunks[v->nchunks].id);
-        if (rc)
-            break;
-        v->chunks[v->nchunks].len = (uint32_t)cut;
-        v->nchunks++;
+            break; /* not final: the rest waits for more content */
+        uint8_t id[CHUNK_ID_BYTES];
+        rc = chunk_put(s, txn, buf, cut, id);
+        if (rc == 0)
+            rc = list_push(out, id, (uint32_t)cut);
         memmove(buf, buf + cut, have - cut);
         have -= cut;
+        pos += cut;
     }
     sodium_memzero(buf, 2 * CHUNK_MAX);
     free(buf);
-    v->size = d->size;
+    *end = pos;
     return rc;
+}
+
+/* Stores the content up to its last sure chunk boundary as chunks (no
+ * version) and drops the pages below it.  d->mu held.  On any error
+ * nothing changes: the pages stay and the commit tries again. */
+static int doc_spill(struct store *s, struct doc *d)
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    struct chunk_list l = {0};
+    uint64_t end = 0;
+    rc = rechunk(s, txn, d, 0, &l, &end);
+    /* What lies past the boundary must be in pages once the list ends
+     * there (less than CHUNK_MAX bytes). */
+    for (uint64_t p = end / DOC_PAGE; rc == 0 && p * DOC_PAGE < d->size; p++) {
+        uint8_t *pg;
+        rc = page_get(s, d, p, &pg);
+    }
+    if (rc == 0)
+        rc = store_txn_commit(s, txn);
+    else
+        store_txn_abort(txn);
+    if (rc == 0)
+        rc = work_adopt(d, l.c, l.n);
+    if (rc) {
+        free(l.c);
+        return rc;
+    }
+    for (uint64_t p = 0; p < d->npages && (p + 1) * DOC_PAGE <= end; p++)
+        if (d->pages[p])
+            page_free(d, p);
+    return 0;
 }
 
 int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
@@ -391,10 +500,15 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
     memset(&v, 0, sizeof v);
     memset(&cur, 0, sizeof cur);
     int same = 0;
+    struct chunk_list l = {0};
+    uint64_t end = 0;
     if (rc == 0)
         rc = node_get(s, txn, d->node, &n);
     if (rc == 0)
-        rc = doc_chunk_all(s, txn, d, &v);
+        rc = rechunk(s, txn, d, 1, &l, &end);
+    v.chunks = l.c;
+    v.nchunks = l.n;
+    v.size = end;
     if (rc == 0 && n.version > 0) {
         if (n.version == d->base.number) {
             same = version_same_content(&v, &d->base);
@@ -457,7 +571,6 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         if (rc == 0) {
             doc_drop_pages(d);
             d->size = d->base.size;
-            d->base_limit = d->base.size;
             d->dirty = 0;
             d->write_sec = 0;
         }

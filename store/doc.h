@@ -3,16 +3,24 @@
  *
  * While a document is open, all its handles share one struct doc, as on a
  * local filesystem: a reader sees a writer's bytes at once.  The content is
- * the document's current version (its chunk list, read and decrypted on
- * demand) overlaid with dirty pages of DOC_PAGE bytes written since.
- * doc_commit streams the whole content through the chunker, stores new
- * chunks, and — unless the content equals the current version — appends
- * the next version, updates the node and appends a "version" log entry, all
- * in one transaction.  After a commit the pages are dropped and the new
- * version becomes the base.
+ * a working chunk list (at first the chunks of the version it was opened
+ * on, read and decrypted on demand) overlaid with dirty pages of DOC_PAGE
+ * bytes written since.  doc_commit cuts the changed parts of the content
+ * into chunks again (chunks wholly outside dirty pages are reused without
+ * being read), stores new chunks, and — unless the content equals the
+ * current version — appends the next version, updates the node and appends
+ * a "version" log entry, all in one transaction.  After a commit the pages
+ * are dropped and the new version becomes the base.
  *
- * Memory: dirty pages are held in memory until the commit (a document
- * being rewritten costs its size in memory until it is closed).
+ * Memory: when DOC_SPILL_PAGES dirty pages have gathered, a write spills
+ * them: the content up to its last chunk boundary is cut into chunks and
+ * stored in a transaction of its own (no version yet), the working list
+ * becomes those chunks and the pages below the boundary are dropped.  So a
+ * document being written costs at most about DOC_SPILL_PAGES pages plus its
+ * chunk list (36 bytes per 16 KiB), whatever its size.  Chunks stored by a
+ * spill that is never committed (a crash before the close, content
+ * overwritten again before it) stay in the store unreferenced; see
+ * store/FORMAT.md.
  *
  * Locking: each doc has its own mutex; doc functions take it.  doc_commit
  * begins a write transaction while holding it, so a caller that holds a
@@ -29,6 +37,8 @@
 #include "store/version.h"
 
 #define DOC_PAGE (64u * 1024)
+/* Dirty pages gathered before a write spills them into chunks (8 MiB). */
+#define DOC_SPILL_PAGES 128u
 /* Largest document size accepted (1 TiB). */
 #define DOC_SIZE_MAX ((uint64_t)1 << 40)
 
@@ -39,18 +49,23 @@ struct doc {
     int readonly;        /* a retained version opened through .versions */
     int orphaned;        /* its document was replaced by a rename (tree.c) */
     uint64_t kernel_ino; /* once orphaned: the kernel inode its handles use */
-    struct version base;
-    uint64_t *starts; /* starts[i]: offset of base chunk i; starts[n] = size */
+    struct version base; /* the committed version the content started from */
+    /* the working chunk list: content below wlimit that is not in a page */
+    struct version_chunk *wc;
+    uint64_t *ws; /* ws[i]: offset of wc[i]; ws[wn] = end of the list */
+    uint32_t wn;
+    uint64_t wlimit; /* the list's content is valid below this offset */
     uint64_t size;
-    uint64_t base_limit; /* base content is valid below this offset */
     uint8_t **pages;
     size_t npages;
+    size_t npresent; /* pages held */
+    size_t spill_at; /* spill when npresent reaches this */
     int dirty;
     int64_t write_sec; /* time of the last write since the commit, 0 none */
     uint32_t write_nsec;
-    /* one decrypted chunk */
+    /* one decrypted chunk of the working list */
     uint8_t *cache;
-    int cache_index; /* -1: empty */
+    int64_t cache_index; /* -1: empty */
 };
 
 /* Creates a doc over version `number` of node (0: empty content).  The

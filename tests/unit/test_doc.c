@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/chunk.h"
 #include "store/doc.h"
 #include "store/node.h"
 #include "store/version.h"
@@ -397,6 +398,196 @@ START_TEST(test_doc_tampered_chunk_read_is_eio)
 }
 END_TEST
 
+/* A document far larger than the spill threshold, written front to back
+ * in uneven pieces: memory stays bounded (pages are spilled into chunks as
+ * they fill), reads during the writing see every byte, and the commit
+ * stores exactly the content, cut where a single pass would cut it. */
+START_TEST(test_doc_spill_streaming_bounded)
+{
+    const size_t N = (size_t)DOC_SPILL_PAGES * DOC_PAGE * 3 + 12345;
+    uint8_t *p = malloc(N);
+    fill_random(p, N, 21);
+    uint64_t id = make_doc_node();
+    struct doc *d = open_doc(id, 0);
+    size_t off = 0, step = 100000, most = 0;
+    while (off < N) {
+        size_t n = N - off < step ? N - off : step;
+        ck_assert_int_eq(doc_write(t.s, d, p + off, n, off), (ssize_t)n);
+        off += n;
+        if (d->npresent > most)
+            most = d->npresent;
+    }
+    ck_assert_uint_le(most, DOC_SPILL_PAGES + 2);
+    ck_assert_uint_lt(d->npresent, DOC_SPILL_PAGES);
+    ck_assert_uint_gt(d->wn, 0); /* spilled */
+    size_t len;
+    uint8_t *back = read_all(d, &len);
+    ck_assert_uint_eq(len, N);
+    ck_assert(memcmp(back, p, N) == 0);
+    free(back);
+    uint32_t v;
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/big.bin", &v), 0);
+    ck_assert_uint_eq(v, 1);
+    ck_assert_uint_eq(d->npresent, 0);
+    doc_free(d);
+    uint8_t *stored = version_content(id, 1, &len);
+    ck_assert_uint_eq(len, N);
+    ck_assert(memcmp(stored, p, N) == 0);
+    free(stored);
+    /* The same content written in one piece with no spill cuts the same
+     * chunks: a second document adds no chunk to the store. */
+    size_t chunks = raw_count(t.s, STORE_DB_CHUNKS);
+    uint64_t id2 = make_doc_node();
+    d = open_doc(id2, 0);
+    d->spill_at = (size_t)-1;
+    ck_assert_int_eq(doc_write(t.s, d, p, N, 0), (ssize_t)N);
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/copy.bin", &v), 0);
+    doc_free(d);
+    ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), chunks);
+    free(p);
+}
+END_TEST
+
+/* Writes scattered over a large document, a truncation and an extension
+ * across spills: the committed content is what a plain buffer holds. */
+START_TEST(test_doc_spill_random_writes)
+{
+    const size_t N = (size_t)DOC_SPILL_PAGES * DOC_PAGE * 2;
+    uint8_t *model = calloc(1, N + 3 * DOC_PAGE);
+    uint8_t *piece = malloc(3 * DOC_PAGE);
+    uint64_t id = make_doc_node();
+    struct doc *d = open_doc(id, 0);
+    fill_random(model, N, 22);
+    ck_assert_int_eq(doc_write(t.s, d, model, N, 0), (ssize_t)N);
+    uint32_t v;
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/r.bin", &v), 0);
+    doc_free(d);
+    d = open_doc(id, 1);
+    size_t size = N;
+    unsigned seed = 7;
+    for (int k = 0; k < 400; k++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t off = (seed >> 4) % N, n = 1 + (seed >> 8) % (3 * DOC_PAGE - 1);
+        fill_random(piece, n, 100 + (unsigned)k);
+        ck_assert_int_eq(doc_write(t.s, d, piece, n, off), (ssize_t)n);
+        memcpy(model + off, piece, n);
+        if (off + n > size)
+            size = off + n;
+        if (k == 200) { /* cut it short, then it grows again through writes */
+            size = N / 3;
+            ck_assert_int_eq(doc_truncate(t.s, d, size), 0);
+            memset(model + size, 0, N + 3 * DOC_PAGE - size);
+        }
+    }
+    size_t len;
+    uint8_t *back = read_all(d, &len);
+    ck_assert_uint_eq(len, size);
+    ck_assert(memcmp(back, model, size) == 0);
+    free(back);
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/r.bin", &v), 0);
+    ck_assert_uint_eq(v, 2);
+    doc_free(d);
+    uint8_t *stored = version_content(id, 2, &len);
+    ck_assert_uint_eq(len, size);
+    ck_assert(memcmp(stored, model, size) == 0);
+    free(stored);
+    free(model);
+    free(piece);
+}
+END_TEST
+
+/* One line replaced by a longer one in a large text document, saved the
+ * way an editor saves (the whole content written again): only the chunks
+ * around the change are new in the store. */
+START_TEST(test_doc_one_line_edit_stores_little)
+{
+    size_t N = 4 << 20, cap = N + 64;
+    char *text = malloc(cap), *edited = malloc(cap);
+    size_t len = 0;
+    for (int line = 0; len + 64 < N; line++)
+        len += (size_t)snprintf(text + len, cap - len, "journal line %07d: visit noted, follow-up\n", line);
+    uint64_t id = make_doc_node();
+    struct doc *d = open_doc(id, 0);
+    ck_assert_int_eq(doc_write(t.s, d, text, len, 0), (ssize_t)len);
+    uint32_t v;
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/j.txt", &v), 0);
+    doc_free(d);
+    size_t chunks = raw_count(t.s, STORE_DB_CHUNKS);
+    /* replace line 50000 (about 2 MiB in) by a longer one */
+    char *at = strstr(text, "journal line 0050000");
+    size_t head = (size_t)(at - text), old = (size_t)(strchr(at, '\n') + 1 - at);
+    const char *line = "journal line 0050000: date corrected to 2026-11-02 after review\n";
+    memcpy(edited, text, head);
+    memcpy(edited + head, line, strlen(line));
+    memcpy(edited + head + strlen(line), at + old, len - head - old);
+    size_t elen = len - old + strlen(line);
+    d = open_doc(id, 1);
+    ck_assert_int_eq(doc_truncate(t.s, d, 0), 0);
+    ck_assert_int_eq(doc_write(t.s, d, edited, elen, 0), (ssize_t)elen);
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/j.txt", &v), 0);
+    ck_assert_uint_eq(v, 2);
+    doc_free(d);
+    size_t added = raw_count(t.s, STORE_DB_CHUNKS) - chunks;
+    ck_assert_uint_ge(added, 1);
+    ck_assert_uint_le(added, 4);
+    size_t slen;
+    uint8_t *stored = version_content(id, 2, &slen);
+    ck_assert_uint_eq(slen, elen);
+    ck_assert(memcmp(stored, edited, elen) == 0);
+    free(stored);
+    free(text);
+    free(edited);
+}
+END_TEST
+
+/* A spill stops at the last sure chunk boundary; what lies past it must
+ * stay readable even where it was never written (it came from the stored
+ * version): a write into the first page of a last chunk that reaches into
+ * the next page, then a spill. */
+START_TEST(test_doc_spill_keeps_unwritten_tail)
+{
+    size_t N = 0;
+    uint8_t *p = malloc(400000);
+    fill_random(p, 400000, 23);
+    /* a size whose last chunk starts in one page and ends in the next */
+    uint64_t last = 0;
+    for (N = 300000; N < 400000; N += 1000) {
+        uint64_t pos = 0;
+        while (pos < N) {
+            last = pos;
+            pos += chunk_cut(t.s, p + pos, N - pos, 1);
+        }
+        if (last / DOC_PAGE != (N - 1) / DOC_PAGE && last % DOC_PAGE != 0)
+            break;
+    }
+    ck_assert_uint_lt(N, 400000);
+    uint64_t id = make_doc_node();
+    struct doc *d = open_doc(id, 0);
+    ck_assert_int_eq(doc_write(t.s, d, p, N, 0), (ssize_t)N);
+    uint32_t v;
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/t.bin", &v), 0);
+    doc_free(d);
+    d = open_doc(id, 1);
+    d->spill_at = 1;
+    p[last + 1] ^= 0x5a;
+    ck_assert_int_eq(doc_write(t.s, d, p + last + 1, 1, last + 1), 1);
+    ck_assert_uint_le(d->wlimit, last + 1); /* it spilled and stopped there */
+    size_t len;
+    uint8_t *back = read_all(d, &len);
+    ck_assert_uint_eq(len, N);
+    ck_assert(memcmp(back, p, N) == 0);
+    free(back);
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/t.bin", &v), 0);
+    ck_assert_uint_eq(v, 2);
+    doc_free(d);
+    back = version_content(id, 2, &len);
+    ck_assert_uint_eq(len, N);
+    ck_assert(memcmp(back, p, N) == 0);
+    free(back);
+    free(p);
+}
+END_TEST
+
 Suite *doc_suite(void)
 {
     Suite *s = suite_create("doc");
@@ -413,6 +604,10 @@ Suite *doc_suite(void)
     tcase_add_test(tc, test_doc_empty_document_commits);
     tcase_add_test(tc, test_doc_readonly_and_limits);
     tcase_add_test(tc, test_doc_tampered_chunk_read_is_eio);
+    tcase_add_test(tc, test_doc_spill_streaming_bounded);
+    tcase_add_test(tc, test_doc_spill_random_writes);
+    tcase_add_test(tc, test_doc_one_line_edit_stores_little);
+    tcase_add_test(tc, test_doc_spill_keeps_unwritten_tail);
     suite_add_tcase(s, tc);
     return s;
 }

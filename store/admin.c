@@ -325,7 +325,7 @@ static void verify_chunks(struct vctx *c, struct admin_counts *counts, struct ba
             problem(c, "chunks: a key of %zu bytes is not a chunk id", k.mv_size);
             continue;
         }
-        if (chunk_get(c->s, c->txn, k.mv_data, buf, &n) != 0)
+        if (chunk_get_checked(c->s, c->txn, k.mv_data, buf, &n) != 0)
             bad_add(bad, k.mv_data);
     }
     sodium_memzero(buf, CHUNK_MAX);

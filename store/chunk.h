@@ -8,8 +8,9 @@
  * (key KEYS_CHUNK_ID): identical chunks inside a store are stored once.
  * Database "chunks" maps that 32-byte id to the chunk sealed under
  * KEYS_CONTENT with AD "chnk" || id, so a chunk cannot be moved to another
- * id; reading also checks that the plaintext hashes to its id.  Chunks are
- * never overwritten or deleted.
+ * id (reading authenticates that binding; `casefs verify` also checks that
+ * the plaintext hashes to its id).  Chunks are never overwritten or
+ * deleted.
  */
 #ifndef CASEFS_CHUNK_H
 #define CASEFS_CHUNK_H
@@ -39,9 +40,12 @@ int chunk_put(struct store *s, MDB_txn *txn, const uint8_t *p, size_t n,
               uint8_t id[CHUNK_ID_BYTES]);
 
 /* Reads chunk id into buf (CHUNK_MAX bytes); *n its length.
- * 0; -ENOENT missing; -EIO altered or not matching its id (no data is
+ * 0; -ENOENT missing; -EIO altered or sealed under another id (no data is
  * returned then). */
 int chunk_get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
               uint8_t *buf, size_t *n);
+/* chunk_get, and also -EIO when the plaintext does not hash to id (verify). */
+int chunk_get_checked(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
+                      uint8_t *buf, size_t *n);
 
 #endif

@@ -31,6 +31,7 @@ static int work_adopt(struct doc *d, struct version_chunk *chunks, uint32_t n)
     d->wn = n;
     d->wlimit = off;
     d->cache_index = -1;
+    d->list_gen++;
     return 0;
 }
 
@@ -53,12 +54,26 @@ static int doc_set_base(struct doc *d, struct version *v)
     return 0;
 }
 
+/* Drops page p; its memory is wiped and kept for reuse while there is room
+ * (spilled pages are written again at once when a document streams). */
 static void page_free(struct doc *d, uint64_t p)
 {
     sodium_memzero(d->pages[p], DOC_PAGE);
-    free(d->pages[p]);
+    if (!d->spare)
+        d->spare = malloc(DOC_SPILL_PAGES * sizeof *d->spare);
+    if (d->spare && d->nspare < DOC_SPILL_PAGES)
+        d->spare[d->nspare++] = d->pages[p];
+    else
+        free(d->pages[p]);
     d->pages[p] = NULL;
     d->npresent--;
+}
+
+static uint8_t *page_alloc(struct doc *d)
+{
+    if (d->nspare)
+        return d->spare[--d->nspare];
+    return malloc(DOC_PAGE);
 }
 
 static void doc_drop_pages(struct doc *d)
@@ -69,6 +84,10 @@ static void doc_drop_pages(struct doc *d)
     free(d->pages);
     d->pages = NULL;
     d->npages = 0;
+    while (d->nspare)
+        free(d->spare[--d->nspare]);
+    free(d->spare);
+    d->spare = NULL;
     d->spill_at = DOC_SPILL_PAGES;
 }
 
@@ -212,18 +231,81 @@ static int content_read(struct store *s, MDB_txn *txn, struct doc *d, uint64_t o
     return 0;
 }
 
-ssize_t doc_read(struct store *s, struct doc *d, void *buf, size_t len, uint64_t off)
+ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t len, uint64_t off)
 {
-    pthread_mutex_lock(&d->mu);
+    uint8_t *buf = out, *spare = NULL;
     ssize_t rc = 0;
-    if (off < d->size) {
-        if (len > d->size - off)
-            len = (size_t)(d->size - off);
-        int r = content_read(s, NULL, d, off, buf, len);
-        rc = r ? r : (ssize_t)len;
+    size_t done = 0;
+    pthread_mutex_lock(&d->mu);
+    if (off < d->size && len > d->size - off)
+        len = (size_t)(d->size - off);
+    if (off >= d->size)
+        len = 0;
+    while (done < len) {
+        uint64_t pos = off + done, p = pos / DOC_PAGE;
+        size_t n = (size_t)(DOC_PAGE - pos % DOC_PAGE);
+        if (n > len - done)
+            n = len - done;
+        if (p < d->npages && d->pages[p]) {
+            memcpy(buf + done, d->pages[p] + pos % DOC_PAGE, n);
+            done += n;
+            continue;
+        }
+        uint64_t limit = d->wlimit < d->ws[d->wn] ? d->wlimit : d->ws[d->wn];
+        if (pos >= limit) {
+            memset(buf + done, 0, n);
+            done += n;
+            continue;
+        }
+        uint32_t i = work_find(d, pos);
+        if (d->cache_index == (int64_t)i) {
+            uint64_t in = pos - d->ws[i], m = d->wc[i].len - in;
+            if (m > n)
+                m = n;
+            if (pos + m > limit)
+                m = limit - pos;
+            memcpy(buf + done, d->cache + in, (size_t)m);
+            done += (size_t)m;
+            continue;
+        }
+        /* Decrypt the chunk without holding the document; if its working
+         * list changed meanwhile, look again. */
+        if (!spare && !(spare = malloc(CHUNK_MAX))) {
+            rc = -ENOMEM;
+            break;
+        }
+        uint8_t id[CHUNK_ID_BYTES];
+        memcpy(id, d->wc[i].id, CHUNK_ID_BYTES);
+        uint32_t want = d->wc[i].len;
+        uint64_t gen = d->list_gen;
+        pthread_mutex_unlock(&d->mu);
+        MDB_txn *txn;
+        size_t got = 0;
+        int r = store_txn_begin(s, 1, &txn);
+        if (r == 0) {
+            r = chunk_get(s, txn, id, spare, &got);
+            store_txn_abort(txn);
+        }
+        if (r == 0 && got != want)
+            r = -EIO;
+        pthread_mutex_lock(&d->mu);
+        if (r) {
+            rc = r == -ENOENT ? -EIO : r;
+            break;
+        }
+        if (d->list_gen == gen) {
+            uint8_t *old = d->cache;
+            d->cache = spare;
+            d->cache_index = (int64_t)i;
+            spare = old;
+        }
     }
     pthread_mutex_unlock(&d->mu);
-    return rc;
+    if (spare) {
+        sodium_memzero(spare, CHUNK_MAX);
+        free(spare);
+    }
+    return rc ? rc : (ssize_t)len;
 }
 
 /* Makes page p dirty (materialised from the base). */
@@ -241,11 +323,12 @@ static int page_get(struct store *s, struct doc *d, uint64_t p, uint8_t **out)
         d->npages = n;
     }
     if (!d->pages[p]) {
-        uint8_t *pg = malloc(DOC_PAGE);
+        uint8_t *pg = page_alloc(d);
         if (!pg)
             return -ENOMEM;
         int rc = base_read(s, NULL, d, p * DOC_PAGE, pg, DOC_PAGE);
         if (rc) {
+            sodium_memzero(pg, DOC_PAGE);
             free(pg);
             return rc;
         }
@@ -479,6 +562,7 @@ static int doc_spill(struct store *s, struct doc *d)
     for (uint64_t p = 0; p < d->npages && (p + 1) * DOC_PAGE <= end; p++)
         if (d->pages[p])
             page_free(d, p);
+    store_map_release(s);
     return 0;
 }
 

@@ -22,7 +22,9 @@
  * overwritten again before it) stay in the store unreferenced; see
  * store/FORMAT.md.
  *
- * Locking: each doc has its own mutex; doc functions take it.  doc_commit
+ * Locking: each doc has its own mutex; doc functions take it.  doc_read
+ * lets go of it while it decrypts a chunk, so readers of one document
+ * (the kernel's parallel read-ahead) decrypt side by side.  doc_commit
  * begins a write transaction while holding it, so a caller that holds a
  * write transaction must never call into a doc.
  */
@@ -37,8 +39,8 @@
 #include "store/version.h"
 
 #define DOC_PAGE (64u * 1024)
-/* Dirty pages gathered before a write spills them into chunks (8 MiB). */
-#define DOC_SPILL_PAGES 128u
+/* Dirty pages gathered before a write spills them into chunks (4 MiB). */
+#define DOC_SPILL_PAGES 64u
 /* Largest document size accepted (1 TiB). */
 #define DOC_SIZE_MAX ((uint64_t)1 << 40)
 
@@ -59,6 +61,8 @@ struct doc {
     uint8_t **pages;
     size_t npages;
     size_t npresent; /* pages held */
+    uint8_t **spare;  /* wiped pages kept for the next writes after a spill */
+    size_t nspare;
     size_t spill_at; /* spill when npresent reaches this */
     int dirty;
     int64_t write_sec; /* time of the last write since the commit, 0 none */
@@ -66,6 +70,7 @@ struct doc {
     /* one decrypted chunk of the working list */
     uint8_t *cache;
     int64_t cache_index; /* -1: empty */
+    uint64_t list_gen;   /* changes whenever the working list does */
 };
 
 /* Creates a doc over version `number` of node (0: empty content).  The

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -183,6 +185,31 @@ int store_unlock(const char *dir, const char *pass, size_t len, struct keys **ou
     return keys_unwrap(&w, pass, len, out);
 }
 
+/* Finds LMDB's map of data.mdb in /proc/self/maps (LMDB does not tell
+ * where it is unless MDB_FIXEDMAP). */
+static void map_find(struct store *s)
+{
+    int fd = -1;
+    struct stat st;
+    if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &st))
+        return;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return;
+    char line[4352];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, ino;
+        unsigned maj, mnr;
+        if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj, &mnr, &ino) == 5 &&
+            ino == (unsigned long)st.st_ino && makedev(maj, mnr) == st.st_dev) {
+            s->map_addr = (void *)lo;
+            s->map_len = hi - lo;
+            break;
+        }
+    }
+    fclose(f);
+}
+
 static int store_open_env(const char *dir, struct keys *keys, unsigned flags, int create,
                           struct store **out)
 {
@@ -210,6 +237,7 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
         store_close(s);
         return rc == MDB_NOTFOUND ? -EIO : store_mdb_err(rc);
     }
+    map_find(s);
     *out = s;
     return 0;
 }
@@ -315,6 +343,27 @@ void store_close(struct store *s)
 int store_sync(struct store *s)
 {
     return mdb_env_sync(s->env, 1) ? -EIO : 0;
+}
+
+void store_map_touched(struct store *s, uint64_t bytes)
+{
+    uint64_t was = __atomic_fetch_add(&s->map_touched, bytes, __ATOMIC_RELAXED);
+    if (was / STORE_MAP_RELEASE != (was + bytes) / STORE_MAP_RELEASE)
+        store_map_release(s);
+}
+
+void store_map_release(struct store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (!s->map_addr || mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st))
+        return;
+    /* The map is read-only and shared (no MDB_WRITEMAP): dropping its
+     * pages from this process loses nothing. */
+    size_t used = (size_t)(info.me_last_pgno + 1) * st.ms_psize;
+    if (used > s->map_len)
+        used = s->map_len;
+    madvise(s->map_addr, used, MADV_DONTNEED);
 }
 
 int store_txn_begin(struct store *s, int rdonly, MDB_txn **txn)

@@ -76,6 +76,9 @@ struct store {
     struct keys *keys; /* owned */
     char *dir;
     int sync_each_commit; /* -o sync=close: fsync after every commit */
+    uint64_t map_touched; /* bytes read through the map since the last release */
+    void *map_addr;       /* LMDB's map of data.mdb (NULL: not found) */
+    size_t map_len;
 };
 
 /* Open flags. */
@@ -107,6 +110,17 @@ void store_close(struct store *s);
 
 /* Forces committed transactions to disk (fsync). 0 or -EIO. */
 int store_sync(struct store *s);
+
+/* Notes that about `bytes` of the database were read through LMDB's memory
+ * map (chunks read, pages copied by a large write).  Every STORE_MAP_RELEASE
+ * bytes the map's pages are let go (madvise MADV_DONTNEED: they stay in the
+ * page cache, a later read maps them again), so streaming a large document
+ * does not make the process's resident size grow with it. */
+#define STORE_MAP_RELEASE (16u << 20)
+void store_map_touched(struct store *s, uint64_t bytes);
+/* Lets go of the map's pages now (after a large write transaction, whose
+ * tree updates read many pages through the map). */
+void store_map_release(struct store *s);
 
 /* Transactions.  store_txn_commit maps LMDB's errors: MDB_MAP_FULL,
  * ENOSPC and a failed write on a full filesystem -> -ENOSPC, everything

@@ -168,6 +168,33 @@ START_TEST(test_chunk_moved_to_other_id_is_eio)
 }
 END_TEST
 
+/* A value sealed under a chunk's id but holding other content (which only
+ * the key's holder could make) passes chunk_get's authentication; the
+ * check verify runs finds it. */
+START_TEST(test_chunk_checked_finds_wrong_content)
+{
+    uint8_t a[5000], b[5000], id[CHUNK_ID_BYTES];
+    fill_random(a, sizeof a, 31);
+    fill_random(b, sizeof b, 32);
+    ck_assert_int_eq(put_one(a, sizeof a, id), 0);
+    uint8_t ad[4 + CHUNK_ID_BYTES], sealed[sizeof b + KEYS_SEAL_OVERHEAD];
+    memcpy(ad, "chnk", 4);
+    memcpy(ad + 4, id, CHUNK_ID_BYTES);
+    keys_seal(t.s->keys, KEYS_CONTENT, ad, sizeof ad, b, sizeof b, sealed);
+    ck_assert_int_eq(raw_put(t.s, STORE_DB_CHUNKS, id, CHUNK_ID_BYTES, sealed, sizeof sealed),
+                     0);
+    uint8_t *buf = malloc(CHUNK_MAX);
+    size_t n;
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    ck_assert_int_eq(chunk_get(t.s, txn, id, buf, &n), 0);
+    ck_assert_int_eq(chunk_get_checked(t.s, txn, id, buf, &n), -EIO);
+    ck_assert(!leaks(buf, CHUNK_MAX, b, sizeof b));
+    store_txn_abort(txn);
+    free(buf);
+}
+END_TEST
+
 /* Cuts p[0..n) completely; returns the number of chunks, lengths in lens. */
 static size_t cut_all(const uint8_t *p, size_t n, size_t *lens, size_t max)
 {
@@ -286,6 +313,7 @@ Suite *chunk_suite(void)
     tcase_add_test(tc, test_chunk_identical_stored_once);
     tcase_add_test(tc, test_chunk_tampered_is_eio_without_plaintext);
     tcase_add_test(tc, test_chunk_moved_to_other_id_is_eio);
+    tcase_add_test(tc, test_chunk_checked_finds_wrong_content);
     tcase_add_test(tc, test_chunk_cut_bounds_and_determinism);
     tcase_add_test(tc, test_chunk_cut_short_input);
     tcase_add_test(tc, test_chunk_cut_content_defined);

@@ -56,17 +56,46 @@ static int doc_set_base(struct doc *d, struct version *v)
 
 /* Drops page p; its memory is wiped and kept for reuse while there is room
  * (spilled pages are written again at once when a document streams). */
-static void page_free(struct doc *d, uint64_t p)
+static void page_release(struct doc *d, uint8_t *pg)
 {
-    sodium_memzero(d->pages[p], DOC_PAGE);
+    sodium_memzero(pg, DOC_PAGE);
     if (!d->spare)
         d->spare = malloc(DOC_SPILL_PAGES * sizeof *d->spare);
     if (d->spare && d->nspare < DOC_SPILL_PAGES)
-        d->spare[d->nspare++] = d->pages[p];
+        d->spare[d->nspare++] = pg;
     else
-        free(d->pages[p]);
+        free(pg);
+}
+
+static void page_free(struct doc *d, uint64_t p)
+{
+    page_release(d, d->pages[p]);
     d->pages[p] = NULL;
     d->npresent--;
+}
+
+/* Makes room for page index p in d->pages. */
+static int pages_reserve(struct doc *d, uint64_t p)
+{
+    if (p < d->npages)
+        return 0;
+    size_t n = d->npages ? d->npages : 16;
+    while (n <= p)
+        n *= 2;
+    uint8_t **pages = realloc(d->pages, n * sizeof *pages);
+    if (!pages)
+        return -ENOMEM;
+    memset(pages + d->npages, 0, (n - d->npages) * sizeof *pages);
+    d->pages = pages;
+    d->npages = n;
+    return 0;
+}
+
+/* Waits for a spill in flight; d->mu held. */
+static void spill_wait(struct doc *d)
+{
+    while (d->spilling)
+        pthread_cond_wait(&d->cv, &d->mu);
 }
 
 static uint8_t *page_alloc(struct doc *d)
@@ -103,6 +132,7 @@ int doc_new(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
         return -ENOMEM;
     }
     pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
     d->node = node;
     d->cache_index = -1;
     d->spill_at = DOC_SPILL_PAGES;
@@ -129,6 +159,12 @@ void doc_free(struct doc *d)
 {
     if (!d)
         return;
+    pthread_mutex_lock(&d->mu);
+    spill_wait(d);
+    pthread_mutex_unlock(&d->mu);
+    if (d->spill_joinable)
+        pthread_join(d->spill_thread, NULL);
+    free(d->frozen);
     doc_drop_pages(d);
     version_clear(&d->base);
     free(d->wc);
@@ -138,6 +174,7 @@ void doc_free(struct doc *d)
         free(d->cache);
     }
     pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv);
     free(d);
 }
 
@@ -155,9 +192,27 @@ static uint32_t work_find(const struct doc *d, uint64_t off)
     return lo;
 }
 
-static int load_chunk(struct store *s, MDB_txn *txn, struct doc *d, uint32_t i)
+/* What a content read sees: pages over the working list, and where it
+ * keeps one decrypted chunk.  The live view is the document's own pages
+ * (d->mu held); a spill's view is the pages frozen for it. */
+struct view {
+    uint8_t **pages;
+    size_t npages;
+    uint64_t size;
+    uint8_t *cache;
+    int64_t *cache_index;
+};
+
+static struct view live_view(struct doc *d)
 {
-    if (d->cache_index == (int64_t)i)
+    struct view v = {d->pages, d->npages, d->size, d->cache, &d->cache_index};
+    return v;
+}
+
+static int load_chunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
+                      uint32_t i)
+{
+    if (*v->cache_index == (int64_t)i)
         return 0;
     MDB_txn *own = NULL;
     if (!txn) {
@@ -167,22 +222,22 @@ static int load_chunk(struct store *s, MDB_txn *txn, struct doc *d, uint32_t i)
         txn = own;
     }
     size_t n;
-    int rc = chunk_get(s, txn, d->wc[i].id, d->cache, &n);
+    int rc = chunk_get(s, txn, d->wc[i].id, v->cache, &n);
     if (own)
         store_txn_abort(own);
     if (rc == 0 && n != d->wc[i].len)
         rc = -EIO;
     if (rc) {
-        d->cache_index = -1;
+        *v->cache_index = -1;
         return rc == -ENOENT ? -EIO : rc;
     }
-    d->cache_index = (int64_t)i;
+    *v->cache_index = (int64_t)i;
     return 0;
 }
 
 /* Bytes [off, off+len) of the working list's content, zeros past wlimit. */
-static int base_read(struct store *s, MDB_txn *txn, struct doc *d, uint64_t off,
-                     uint8_t *buf, size_t len)
+static int base_read(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
+                     uint64_t off, uint8_t *buf, size_t len)
 {
     uint64_t limit = d->wlimit < d->ws[d->wn] ? d->wlimit : d->ws[d->wn];
     while (len > 0) {
@@ -191,7 +246,7 @@ static int base_read(struct store *s, MDB_txn *txn, struct doc *d, uint64_t off,
             return 0;
         }
         uint32_t i = work_find(d, off);
-        int rc = load_chunk(s, txn, d, i);
+        int rc = load_chunk(s, txn, d, v, i);
         if (rc)
             return rc;
         uint64_t in = off - d->ws[i];
@@ -200,7 +255,7 @@ static int base_read(struct store *s, MDB_txn *txn, struct doc *d, uint64_t off,
             n = len;
         if (off + n > limit)
             n = limit - off;
-        memcpy(buf, d->cache + in, n);
+        memcpy(buf, v->cache + in, n);
         buf += n;
         off += n;
         len -= n;
@@ -208,19 +263,19 @@ static int base_read(struct store *s, MDB_txn *txn, struct doc *d, uint64_t off,
     return 0;
 }
 
-/* Bytes [off, off+len) of the working content; off+len <= size. */
-static int content_read(struct store *s, MDB_txn *txn, struct doc *d, uint64_t off,
-                        uint8_t *buf, size_t len)
+/* Bytes [off, off+len) of the content a view sees; off+len <= its size. */
+static int content_read(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
+                        uint64_t off, uint8_t *buf, size_t len)
 {
     while (len > 0) {
         uint64_t p = off / DOC_PAGE, in = off % DOC_PAGE;
         size_t n = DOC_PAGE - in;
         if (n > len)
             n = len;
-        if (p < d->npages && d->pages[p]) {
-            memcpy(buf, d->pages[p] + in, n);
+        if (p < v->npages && v->pages[p]) {
+            memcpy(buf, v->pages[p] + in, n);
         } else {
-            int rc = base_read(s, txn, d, off, buf, n);
+            int rc = base_read(s, txn, d, v, off, buf, n);
             if (rc)
                 return rc;
         }
@@ -248,6 +303,11 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t len, uint64_t
             n = len - done;
         if (p < d->npages && d->pages[p]) {
             memcpy(buf + done, d->pages[p] + pos % DOC_PAGE, n);
+            done += n;
+            continue;
+        }
+        if (p < d->frozen_slots && d->frozen[p]) {
+            memcpy(buf + done, d->frozen[p] + pos % DOC_PAGE, n);
             done += n;
             continue;
         }
@@ -311,22 +371,19 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t len, uint64_t
 /* Makes page p dirty (materialised from the base). */
 static int page_get(struct store *s, struct doc *d, uint64_t p, uint8_t **out)
 {
-    if (p >= d->npages) {
-        size_t n = d->npages ? d->npages : 16;
-        while (n <= p)
-            n *= 2;
-        uint8_t **pages = realloc(d->pages, n * sizeof *pages);
-        if (!pages)
-            return -ENOMEM;
-        memset(pages + d->npages, 0, (n - d->npages) * sizeof *pages);
-        d->pages = pages;
-        d->npages = n;
-    }
+    int rc = pages_reserve(d, p);
+    if (rc)
+        return rc;
     if (!d->pages[p]) {
         uint8_t *pg = page_alloc(d);
         if (!pg)
             return -ENOMEM;
-        int rc = base_read(s, NULL, d, p * DOC_PAGE, pg, DOC_PAGE);
+        if (p < d->frozen_slots && d->frozen[p]) {
+            memcpy(pg, d->frozen[p], DOC_PAGE); /* a spill reads the frozen one */
+        } else {
+            struct view v = live_view(d);
+            rc = base_read(s, NULL, d, &v, p * DOC_PAGE, pg, DOC_PAGE);
+        }
         if (rc) {
             sodium_memzero(pg, DOC_PAGE);
             free(pg);
@@ -344,7 +401,7 @@ static int page_get(struct store *s, struct doc *d, uint64_t p, uint8_t **out)
     return 0;
 }
 
-static int doc_spill(struct store *s, struct doc *d);
+static void spill_start(struct store *s, struct doc *d);
 
 static void mark_written(struct doc *d)
 {
@@ -383,10 +440,15 @@ ssize_t doc_write(struct store *s, struct doc *d, const void *buf, size_t len,
         if (pos > d->size)
             d->size = pos;
     }
-    if (len > left)
+    if (len > left) {
         mark_written(d);
-    if (d->npresent >= d->spill_at && doc_spill(s, d) != 0)
-        d->spill_at = d->npresent + DOC_SPILL_PAGES; /* the commit will report it */
+        d->write_hi = pos;
+    }
+    /* A writer far ahead of the spill in flight waits for it. */
+    while (d->spilling && d->npresent >= 2 * DOC_SPILL_PAGES)
+        pthread_cond_wait(&d->cv, &d->mu);
+    if (!d->spilling && d->npresent >= d->spill_at)
+        spill_start(s, d);
     pthread_mutex_unlock(&d->mu);
     if (rc && left == len)
         return rc;
@@ -400,6 +462,7 @@ int doc_truncate(struct store *s, struct doc *d, uint64_t size)
     if (size > DOC_SIZE_MAX)
         return -EFBIG;
     pthread_mutex_lock(&d->mu);
+    spill_wait(d);
     int rc = 0;
     if (size < d->size) {
         if (size < d->wlimit)
@@ -456,37 +519,37 @@ static int list_push(struct chunk_list *l, const uint8_t id[CHUNK_ID_BYTES], uin
     return 0;
 }
 
-/* Working chunk i still holds the content at its place: inside the valid
- * part of the list and under no dirty page. */
-static int chunk_clean(const struct doc *d, uint32_t i)
+/* Working chunk i still holds the content at its place in view v: inside
+ * the valid part of the list and under none of the view's pages. */
+static int chunk_clean(const struct doc *d, const struct view *v, uint32_t i)
 {
     uint64_t a = d->ws[i], b = d->ws[i + 1];
-    uint64_t lim = d->wlimit < d->size ? d->wlimit : d->size;
+    uint64_t lim = d->wlimit < v->size ? d->wlimit : v->size;
     if (b > lim || b == a)
         return 0;
     for (uint64_t p = a / DOC_PAGE; p <= (b - 1) / DOC_PAGE; p++)
-        if (p < d->npages && d->pages[p])
+        if (p < v->npages && v->pages[p])
             return 0;
     return 1;
 }
 
-/* Cuts the working content into chunks and stores the new ones in txn.
+/* Cuts the content view v sees into chunks and stores the new ones in txn.
  * Chunks of the working list that still hold their content are taken over
  * without being read; where content changed, the chunker starts at the
  * changed chunk's start (a chunk boundary, so the cuts are those a pass
  * from the beginning would make) and runs until its cuts meet the list's
  * again.  final: through the end of the content.  Otherwise it stops at
  * the last boundary the chunker is sure of; *end is the offset reached. */
-static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, int final,
+static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v, int final,
                    struct chunk_list *out, uint64_t *end)
 {
     uint8_t *buf = malloc(2 * CHUNK_MAX);
     if (!buf)
         return -ENOMEM;
     /* Everything before the first change is taken over as it is. */
-    uint64_t first = d->wlimit < d->size ? d->wlimit : d->size;
-    for (size_t p = 0; p < d->npages && (uint64_t)p * DOC_PAGE < first; p++)
-        if (d->pages[p]) {
+    uint64_t first = d->wlimit < v->size ? d->wlimit : v->size;
+    for (size_t p = 0; p < v->npages && (uint64_t)p * DOC_PAGE < first; p++)
+        if (v->pages[p]) {
             first = (uint64_t)p * DOC_PAGE;
             break;
         }
@@ -496,25 +559,25 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, int final,
         rc = list_push(out, d->wc[i].id, d->wc[i].len), i++;
     uint64_t pos = d->ws[i];
     size_t have = 0; /* buf holds the content at [pos, pos + have) */
-    while (rc == 0 && pos < d->size) {
+    while (rc == 0 && pos < v->size) {
         while (i < d->wn && d->ws[i] < pos)
             i++;
-        if (i < d->wn && d->ws[i] == pos && chunk_clean(d, i)) {
+        if (i < d->wn && d->ws[i] == pos && chunk_clean(d, v, i)) {
             rc = list_push(out, d->wc[i].id, d->wc[i].len);
             pos = d->ws[i + 1];
             have = 0;
             continue;
         }
-        if (have < CHUNK_MAX && pos + have < d->size) {
+        if (have < CHUNK_MAX && pos + have < v->size) {
             uint64_t want = 2 * CHUNK_MAX - have;
-            if (want > d->size - pos - have)
-                want = d->size - pos - have;
-            rc = content_read(s, txn, d, pos + have, buf + have, (size_t)want);
+            if (want > v->size - pos - have)
+                want = v->size - pos - have;
+            rc = content_read(s, txn, d, v, pos + have, buf + have, (size_t)want);
             if (rc)
                 break;
             have += (size_t)want;
         }
-        size_t cut = chunk_cut(s, buf, have, final && pos + have == d->size);
+        size_t cut = chunk_cut(s, buf, have, final && pos + have == v->size);
         if (cut == 0)
             break; /* not final: the rest waits for more content */
         uint8_t id[CHUNK_ID_BYTES];
@@ -531,39 +594,136 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, int final,
     return rc;
 }
 
-/* Stores the content up to its last sure chunk boundary as chunks (no
- * version) and drops the pages below it.  d->mu held.  On any error
- * nothing changes: the pages stay and the commit tries again. */
-static int doc_spill(struct store *s, struct doc *d)
+/* Moves frozen page p back among the live pages (the caller checked that
+ * no live page p exists).  d->mu held. */
+static int frozen_thaw(struct doc *d, uint64_t p)
 {
-    MDB_txn *txn;
-    int rc = store_txn_begin(s, 0, &txn);
+    int rc = pages_reserve(d, p);
     if (rc)
         return rc;
+    d->pages[p] = d->frozen[p];
+    d->frozen[p] = NULL;
+    d->nfrozen--;
+    d->npresent++;
+    return 0;
+}
+
+/* The end of a spill (d->mu held): on success the working list becomes the
+ * chunks stored, covering [0, end); what lies past end (less than
+ * CHUNK_MAX bytes) is made sure to be in live pages first.  Frozen pages
+ * below end are dropped; the others go back among the live pages unless
+ * a write has made a newer one.  On any error nothing of the content
+ * changes: the commit stores it. */
+static void spill_finish(struct store *s, struct doc *d, int rc, struct chunk_list *l,
+                         uint64_t end)
+{
+    for (uint64_t p = end / DOC_PAGE; rc == 0 && p * DOC_PAGE < d->frozen_size; p++) {
+        if (p < d->npages && d->pages[p])
+            continue;
+        if (p < d->frozen_slots && d->frozen[p]) {
+            rc = frozen_thaw(d, p);
+        } else {
+            uint8_t *pg;
+            rc = page_get(s, d, p, &pg); /* from the list, not yet replaced */
+        }
+    }
+    if (rc == 0)
+        rc = work_adopt(d, l->c, l->n);
+    if (rc)
+        free(l->c);
+    for (uint64_t p = 0; p < d->frozen_slots; p++) {
+        if (!d->frozen[p])
+            continue;
+        int live = p < d->npages && d->pages[p];
+        if ((rc == 0 && (p + 1) * DOC_PAGE <= end) || live || frozen_thaw(d, p) != 0) {
+            page_release(d, d->frozen[p]);
+            d->frozen[p] = NULL;
+            d->nfrozen--;
+        }
+    }
+    if (rc)
+        d->spill_at = d->npresent + DOC_SPILL_PAGES; /* no retry at every write */
+}
+
+static void *spill_main(void *arg)
+{
+    struct doc *d = arg;
+    struct store *s = d->spill_store;
+    int64_t cache_index = -1;
+    uint8_t *cache = malloc(CHUNK_MAX);
+    /* Only this thread changes the working list or the frozen pages while
+     * d->spilling is set: they are read without the lock. */
+    struct view v = {d->frozen, d->frozen_slots, d->frozen_size, cache, &cache_index};
     struct chunk_list l = {0};
     uint64_t end = 0;
-    rc = rechunk(s, txn, d, 0, &l, &end);
-    /* What lies past the boundary must be in pages once the list ends
-     * there (less than CHUNK_MAX bytes). */
-    for (uint64_t p = end / DOC_PAGE; rc == 0 && p * DOC_PAGE < d->size; p++) {
-        uint8_t *pg;
-        rc = page_get(s, d, p, &pg);
+    MDB_txn *txn = NULL;
+    int rc = cache ? store_txn_begin(s, 0, &txn) : -ENOMEM;
+    if (rc == 0) {
+        rc = rechunk(s, txn, d, &v, 0, &l, &end);
+        if (rc == 0)
+            rc = store_txn_commit(s, txn);
+        else
+            store_txn_abort(txn);
     }
-    if (rc == 0)
-        rc = store_txn_commit(s, txn);
-    else
-        store_txn_abort(txn);
-    if (rc == 0)
-        rc = work_adopt(d, l.c, l.n);
-    if (rc) {
-        free(l.c);
-        return rc;
+    if (cache) {
+        sodium_memzero(cache, CHUNK_MAX);
+        free(cache);
     }
-    for (uint64_t p = 0; p < d->npages && (p + 1) * DOC_PAGE <= end; p++)
-        if (d->pages[p])
-            page_free(d, p);
+    pthread_mutex_lock(&d->mu);
+    spill_finish(s, d, rc, &l, end);
+    d->spilling = 0;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
     store_map_release(s);
-    return 0;
+    return NULL;
+}
+
+/* Freezes the live pages but the one written last and spills them on a
+ * thread of its own (here, when no thread can be made).  d->mu held. */
+static void spill_start(struct store *s, struct doc *d)
+{
+    if (d->spill_joinable) {
+        pthread_join(d->spill_thread, NULL);
+        d->spill_joinable = 0;
+    }
+    if (d->frozen_slots < d->npages) {
+        uint8_t **f = realloc(d->frozen, d->npages * sizeof *f);
+        if (!f)
+            return;
+        memset(f + d->frozen_slots, 0, (d->npages - d->frozen_slots) * sizeof *f);
+        d->frozen = f;
+        d->frozen_slots = d->npages;
+    }
+    uint64_t keep = d->write_hi ? (d->write_hi - 1) / DOC_PAGE : 0;
+    for (uint64_t p = 0; p < d->npages; p++) {
+        if (d->pages[p] && p != keep) {
+            d->frozen[p] = d->pages[p];
+            d->pages[p] = NULL;
+            d->npresent--;
+            d->nfrozen++;
+        }
+    }
+    if (d->nfrozen == 0) {
+        d->spill_at = d->npresent + DOC_SPILL_PAGES;
+        return;
+    }
+    d->frozen_size = d->size;
+    d->spilling = 1;
+    d->spill_store = s;
+    if (pthread_create(&d->spill_thread, NULL, spill_main, d) == 0) {
+        d->spill_joinable = 1;
+        return;
+    }
+    pthread_mutex_unlock(&d->mu);
+    spill_main(d);
+    pthread_mutex_lock(&d->mu);
+}
+
+void doc_settle(struct doc *d)
+{
+    pthread_mutex_lock(&d->mu);
+    spill_wait(d);
+    pthread_mutex_unlock(&d->mu);
 }
 
 int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
@@ -572,6 +732,7 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
     if (committed)
         *committed = 0;
     pthread_mutex_lock(&d->mu);
+    spill_wait(d);
     if (!d->dirty || d->readonly) {
         pthread_mutex_unlock(&d->mu);
         return 0;
@@ -586,10 +747,11 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
     int same = 0;
     struct chunk_list l = {0};
     uint64_t end = 0;
+    struct view lv = live_view(d);
     if (rc == 0)
         rc = node_get(s, txn, d->node, &n);
     if (rc == 0)
-        rc = rechunk(s, txn, d, 1, &l, &end);
+        rc = rechunk(s, txn, d, &lv, 1, &l, &end);
     v.chunks = l.c;
     v.nchunks = l.n;
     v.size = end;
@@ -669,6 +831,7 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
 int doc_rebase(struct store *s, struct doc *d)
 {
     pthread_mutex_lock(&d->mu);
+    spill_wait(d);
     int rc = 0;
     if (!d->dirty && !d->readonly) {
         MDB_txn *txn;

@@ -13,11 +13,13 @@
  * are dropped and the new version becomes the base.
  *
  * Memory: when DOC_SPILL_PAGES dirty pages have gathered, a write spills
- * them: the content up to its last chunk boundary is cut into chunks and
- * stored in a transaction of its own (no version yet), the working list
- * becomes those chunks and the pages below the boundary are dropped.  So a
- * document being written costs at most about DOC_SPILL_PAGES pages plus its
- * chunk list (36 bytes per 16 KiB), whatever its size.  Chunks stored by a
+ * them: the pages are frozen and, on a thread of its own while the writer
+ * goes on, the content up to its last chunk boundary is cut into chunks and
+ * stored in a transaction of its own (no version yet); then the working
+ * list becomes those chunks and the frozen pages below the boundary are
+ * dropped.  A writer that gets DOC_SPILL_PAGES ahead of a spill waits for
+ * it.  So a document being written costs at most about 3 x DOC_SPILL_PAGES
+ * pages plus its chunk list (36 bytes per 16 KiB), whatever its size.  Chunks stored by a
  * spill that is never committed (a crash before the close, content
  * overwritten again before it) stay in the store unreferenced; see
  * store/FORMAT.md.
@@ -39,8 +41,8 @@
 #include "store/version.h"
 
 #define DOC_PAGE (64u * 1024)
-/* Dirty pages gathered before a write spills them into chunks (4 MiB). */
-#define DOC_SPILL_PAGES 64u
+/* Dirty pages gathered before a write spills them into chunks (2 MiB). */
+#define DOC_SPILL_PAGES 32u
 /* Largest document size accepted (1 TiB). */
 #define DOC_SIZE_MAX ((uint64_t)1 << 40)
 
@@ -63,6 +65,17 @@ struct doc {
     size_t npresent; /* pages held */
     uint8_t **spare;  /* wiped pages kept for the next writes after a spill */
     size_t nspare;
+    /* A spill in flight runs on a thread of its own over the pages frozen
+     * for it (content as it was then); writes meanwhile go to new pages. */
+    uint8_t **frozen;
+    size_t frozen_slots, nfrozen;
+    uint64_t frozen_size;
+    uint64_t write_hi; /* end of the last write */
+    int spilling;
+    int spill_joinable;
+    pthread_t spill_thread;
+    pthread_cond_t cv;
+    struct store *spill_store;
     size_t spill_at; /* spill when npresent reaches this */
     int dirty;
     int64_t write_sec; /* time of the last write since the commit, 0 none */
@@ -100,6 +113,10 @@ void doc_touch(struct doc *d);
  * 0, -ENOSPC (nothing stored; the content stays dirty), -EIO. */
 int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
                const char *path, uint32_t *committed);
+
+/* Waits until no spill of d is in flight (tests, and before anything that
+ * changes the working list). */
+void doc_settle(struct doc *d);
 
 /* Reloads the base after another operation gave the node a new version
  * (only when not dirty). */

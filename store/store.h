@@ -116,7 +116,7 @@ int store_sync(struct store *s);
  * bytes the map's pages are let go (madvise MADV_DONTNEED: they stay in the
  * page cache, a later read maps them again), so streaming a large document
  * does not make the process's resident size grow with it. */
-#define STORE_MAP_RELEASE (16u << 20)
+#define STORE_MAP_RELEASE (8u << 20)
 void store_map_touched(struct store *s, uint64_t bytes);
 /* Lets go of the map's pages now (after a large write transaction, whose
  * tree updates read many pages through the map). */

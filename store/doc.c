@@ -32,6 +32,7 @@ static int work_adopt(struct doc *d, struct version_chunk *chunks, uint32_t n)
     d->wlimit = off;
     d->cache_index = -1;
     d->list_gen++;
+    d->content_gen++;
     return 0;
 }
 
@@ -286,16 +287,20 @@ static int content_read(struct store *s, MDB_txn *txn, struct doc *d, struct vie
     return 0;
 }
 
-ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t len, uint64_t off)
+/* A read is atomic with respect to writes, as on a local filesystem: when
+ * the content changed while a chunk was decrypted without the lock, the
+ * read starts again; after a few such rounds it decrypts under the lock. */
+ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_t off)
 {
     uint8_t *buf = out, *spare = NULL;
     ssize_t rc = 0;
-    size_t done = 0;
+    size_t done = 0, len = 0;
+    int rounds = 0;
     pthread_mutex_lock(&d->mu);
-    if (off < d->size && len > d->size - off)
-        len = (size_t)(d->size - off);
-    if (off >= d->size)
-        len = 0;
+again:
+    done = 0;
+    len = off < d->size ? (want < d->size - off ? want : (size_t)(d->size - off)) : 0;
+    uint64_t content_gen = d->content_gen;
     while (done < len) {
         uint64_t pos = off + done, p = pos / DOC_PAGE;
         size_t n = (size_t)(DOC_PAGE - pos % DOC_PAGE);
@@ -318,6 +323,14 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t len, uint64_t
             continue;
         }
         uint32_t i = work_find(d, pos);
+        if (d->cache_index != (int64_t)i && rounds >= 3) {
+            struct view v = live_view(d);
+            int r = load_chunk(s, NULL, d, &v, i);
+            if (r) {
+                rc = r;
+                break;
+            }
+        }
         if (d->cache_index == (int64_t)i) {
             uint64_t in = pos - d->ws[i], m = d->wc[i].len - in;
             if (m > n)
@@ -328,16 +341,15 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t len, uint64_t
             done += (size_t)m;
             continue;
         }
-        /* Decrypt the chunk without holding the document; if its working
-         * list changed meanwhile, look again. */
+        /* Decrypt the chunk without holding the document. */
         if (!spare && !(spare = malloc(CHUNK_MAX))) {
             rc = -ENOMEM;
             break;
         }
         uint8_t id[CHUNK_ID_BYTES];
         memcpy(id, d->wc[i].id, CHUNK_ID_BYTES);
-        uint32_t want = d->wc[i].len;
-        uint64_t gen = d->list_gen;
+        uint32_t expect = d->wc[i].len;
+        uint64_t list_gen = d->list_gen;
         pthread_mutex_unlock(&d->mu);
         MDB_txn *txn;
         size_t got = 0;
@@ -346,18 +358,22 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t len, uint64_t
             r = chunk_get(s, txn, id, spare, &got);
             store_txn_abort(txn);
         }
-        if (r == 0 && got != want)
+        if (r == 0 && got != expect)
             r = -EIO;
         pthread_mutex_lock(&d->mu);
         if (r) {
             rc = r == -ENOENT ? -EIO : r;
             break;
         }
-        if (d->list_gen == gen) {
+        if (d->list_gen == list_gen) {
             uint8_t *old = d->cache;
             d->cache = spare;
             d->cache_index = (int64_t)i;
             spare = old;
+        }
+        if (d->content_gen != content_gen) {
+            rounds++;
+            goto again;
         }
     }
     pthread_mutex_unlock(&d->mu);
@@ -408,6 +424,7 @@ static void mark_written(struct doc *d)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     d->dirty = 1;
+    d->content_gen++;
     d->write_sec = now.tv_sec;
     d->write_nsec = (uint32_t)now.tv_nsec;
 }

@@ -84,6 +84,7 @@ struct doc {
     uint8_t *cache;
     int64_t cache_index; /* -1: empty */
     uint64_t list_gen;   /* changes whenever the working list does */
+    uint64_t content_gen; /* changes at every write, truncation and new list */
 };
 
 /* Creates a doc over version `number` of node (0: empty content).  The

@@ -4,6 +4,7 @@
  * version, or nothing when the content did not change.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -596,6 +597,65 @@ START_TEST(test_doc_spill_keeps_unwritten_tail)
 }
 END_TEST
 
+struct rewriter {
+    struct doc *d;
+    size_t n;
+    int rounds;
+};
+
+/* Saves the document again and again in place: truncate, one write of a
+ * single byte value, commit (so that readers decrypt chunks). */
+static void *rewrite_loop(void *arg)
+{
+    struct rewriter *w = arg;
+    uint8_t *body = malloc(w->n);
+    for (int k = 0; k < w->rounds; k++) {
+        memset(body, 'a' + k % 26, w->n);
+        ck_assert_int_eq(doc_truncate(t.s, w->d, 0), 0);
+        ck_assert_int_eq(doc_write(t.s, w->d, body, w->n, 0), (ssize_t)w->n);
+        uint32_t v;
+        ck_assert_int_eq(doc_commit(t.s, w->d, &t.actor, "case/w.txt", &v), 0);
+    }
+    free(body);
+    return NULL;
+}
+
+/* A read is atomic with respect to writes: a reader racing a document
+ * rewritten in place sees one save whole, or nothing, never the start of
+ * one save and the rest of another or zeros past a new end. */
+START_TEST(test_doc_read_atomic_against_rewrites)
+{
+    enum { N = 300000 };
+    uint64_t id = make_doc_node();
+    struct doc *d = open_doc(id, 0);
+    uint8_t *buf = malloc(N);
+    memset(buf, 'z', N);
+    ck_assert_int_eq(doc_write(t.s, d, buf, N, 0), N);
+    uint32_t v;
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/w.txt", &v), 0);
+    struct rewriter w = {d, N, 300};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, rewrite_loop, &w), 0);
+    int whole = 0;
+    for (int k = 0; k < 3000; k++) {
+        ssize_t got = doc_read(t.s, d, buf, N, 0);
+        ck_assert_int_ge(got, 0);
+        if (got == 0)
+            continue;
+        ck_assert_int_eq(got, N);
+        for (size_t i = 1; i < N; i++)
+            if (buf[i] != buf[0])
+                ck_abort_msg("read %d mixes saves: byte %zu is %02x after %02x", k, i,
+                             buf[i], buf[0]);
+        whole++;
+    }
+    pthread_join(th, NULL);
+    ck_assert_int_gt(whole, 0);
+    free(buf);
+    doc_free(d);
+}
+END_TEST
+
 Suite *doc_suite(void)
 {
     Suite *s = suite_create("doc");
@@ -616,6 +676,7 @@ Suite *doc_suite(void)
     tcase_add_test(tc, test_doc_spill_random_writes);
     tcase_add_test(tc, test_doc_one_line_edit_stores_little);
     tcase_add_test(tc, test_doc_spill_keeps_unwritten_tail);
+    tcase_add_test(tc, test_doc_read_atomic_against_rewrites);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,8 +1,9 @@
 /*
  * chunk — see chunk.h.  The chunker is FastCDC-like without normalisation:
- * no cut before CHUNK_MIN, a cut where 14 bits of the gear hash (bits 20-33,
- * which depend on the last 34 bytes) are zero,
- * a forced cut at CHUNK_MAX.
+ * no cut before CHUNK_MIN, a cut where the top 14 bits of the gear hash
+ * (which depend on the last 64 bytes) are zero, a forced cut at CHUNK_MAX.
+ * A window of 64 bytes spans more than a line of text, so text whose lines
+ * repeat a phrase still cuts at about the average size.
  */
 #include "store/chunk.h"
 
@@ -12,7 +13,6 @@
 
 size_t chunk_cut(const struct store *s, const uint8_t *p, size_t n, int final)
 {
-    const uint64_t mask = ((uint64_t)1 << CHUNK_AVG_BITS) - 1;
     size_t limit = n < CHUNK_MAX ? n : CHUNK_MAX;
     if (limit <= CHUNK_MIN)
         return (final || n >= CHUNK_MAX) ? limit : 0;
@@ -20,7 +20,7 @@ size_t chunk_cut(const struct store *s, const uint8_t *p, size_t n, int final)
     /* Warm the hash over the 64 bytes before the minimum cut point. */
     for (size_t i = CHUNK_MIN - 64; i < limit; i++) {
         h = (h << 1) + s->keys->gear[p[i]];
-        if (i >= CHUNK_MIN && (h & (mask << 20)) == 0)
+        if (i >= CHUNK_MIN && (h >> (64 - CHUNK_AVG_BITS)) == 0)
             return i + 1;
     }
     if (limit == CHUNK_MAX || final)

@@ -57,15 +57,18 @@ static int doc_set_base(struct doc *d, struct version *v)
 
 /* Drops page p; its memory is wiped and kept for reuse while there is room
  * (spilled pages are written again at once when a document streams). */
+/* A page kept for reuse is overwritten whole before it is read again
+ * (page_get); one that goes back to the allocator is wiped first. */
 static void page_release(struct doc *d, uint8_t *pg)
 {
-    sodium_memzero(pg, DOC_PAGE);
     if (!d->spare)
         d->spare = malloc(DOC_SPILL_PAGES * sizeof *d->spare);
-    if (d->spare && d->nspare < DOC_SPILL_PAGES)
+    if (d->spare && d->nspare < DOC_SPILL_PAGES) {
         d->spare[d->nspare++] = pg;
-    else
+    } else {
+        sodium_memzero(pg, DOC_PAGE);
         free(pg);
+    }
 }
 
 static void page_free(struct doc *d, uint64_t p)
@@ -114,8 +117,11 @@ static void doc_drop_pages(struct doc *d)
     free(d->pages);
     d->pages = NULL;
     d->npages = 0;
-    while (d->nspare)
-        free(d->spare[--d->nspare]);
+    while (d->nspare) {
+        uint8_t *pg = d->spare[--d->nspare];
+        sodium_memzero(pg, DOC_PAGE);
+        free(pg);
+    }
     free(d->spare);
     d->spare = NULL;
     d->spill_at = DOC_SPILL_PAGES;
@@ -575,17 +581,19 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
     while (rc == 0 && i < d->wn && d->ws[i + 1] <= first)
         rc = list_push(out, d->wc[i].id, d->wc[i].len), i++;
     uint64_t pos = d->ws[i];
-    size_t have = 0; /* buf holds the content at [pos, pos + have) */
+    size_t at = 0, have = 0; /* buf[at, at + have) is the content at [pos, pos + have) */
     while (rc == 0 && pos < v->size) {
         while (i < d->wn && d->ws[i] < pos)
             i++;
         if (i < d->wn && d->ws[i] == pos && chunk_clean(d, v, i)) {
             rc = list_push(out, d->wc[i].id, d->wc[i].len);
             pos = d->ws[i + 1];
-            have = 0;
+            at = have = 0;
             continue;
         }
         if (have < CHUNK_MAX && pos + have < v->size) {
+            memmove(buf, buf + at, have);
+            at = 0;
             uint64_t want = 2 * CHUNK_MAX - have;
             if (want > v->size - pos - have)
                 want = v->size - pos - have;
@@ -594,14 +602,14 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
                 break;
             have += (size_t)want;
         }
-        size_t cut = chunk_cut(s, buf, have, final && pos + have == v->size);
+        size_t cut = chunk_cut(s, buf + at, have, final && pos + have == v->size);
         if (cut == 0)
             break; /* not final: the rest waits for more content */
         uint8_t id[CHUNK_ID_BYTES];
-        rc = chunk_put(s, txn, buf, cut, id);
+        rc = chunk_put(s, txn, buf + at, cut, id);
         if (rc == 0)
             rc = list_push(out, id, (uint32_t)cut);
-        memmove(buf, buf + cut, have - cut);
+        at += cut;
         have -= cut;
         pos += cut;
     }
@@ -695,8 +703,8 @@ static void *spill_main(void *arg)
     return NULL;
 }
 
-/* Freezes the live pages but the one written last and spills them on a
- * thread of its own (here, when no thread can be made).  d->mu held. */
+/* Freezes the live pages and spills them on a thread of its own (here,
+ * when no thread can be made).  d->mu held. */
 static void spill_start(struct store *s, struct doc *d)
 {
     if (d->spill_joinable) {
@@ -711,14 +719,25 @@ static void spill_start(struct store *s, struct doc *d)
         d->frozen = f;
         d->frozen_slots = d->npages;
     }
+    /* The page written last stays live (the writer is most likely to
+     * write it again); the spill gets a copy of it, so that it sees the
+     * content as it is now, not the list's older bytes there. */
     uint64_t keep = d->write_hi ? (d->write_hi - 1) / DOC_PAGE : 0;
     for (uint64_t p = 0; p < d->npages; p++) {
-        if (d->pages[p] && p != keep) {
+        if (!d->pages[p])
+            continue;
+        if (p == keep) {
+            uint8_t *copy = page_alloc(d);
+            if (!copy)
+                continue;
+            memcpy(copy, d->pages[p], DOC_PAGE);
+            d->frozen[p] = copy;
+        } else {
             d->frozen[p] = d->pages[p];
             d->pages[p] = NULL;
             d->npresent--;
-            d->nfrozen++;
         }
+        d->nfrozen++;
     }
     if (d->nfrozen == 0) {
         d->spill_at = d->npresent + DOC_SPILL_PAGES;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -32,9 +33,12 @@ struct inode {
     ino_t ino;
     dev_t dev;
     uint64_t nlookup;
-    struct inode *next;
+    struct inode *next; /* in its hash bucket */
 };
 
+/* Known inodes by backing inode number (a tree of 100,000 documents). */
+#define BUCKETS 65536u
+static struct inode *buckets[BUCKETS];
 static struct inode root;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -57,8 +61,8 @@ static int do_lookup(fuse_ino_t parent, const char *name, struct fuse_entry_para
         return err;
     }
     pthread_mutex_lock(&mu);
-    struct inode *in;
-    for (in = root.next; in; in = in->next)
+    struct inode *in, **head = &buckets[e->attr.st_ino % BUCKETS];
+    for (in = *head; in; in = in->next)
         if (in->ino == e->attr.st_ino && in->dev == e->attr.st_dev)
             break;
     if (in) {
@@ -75,8 +79,8 @@ static int do_lookup(fuse_ino_t parent, const char *name, struct fuse_entry_para
         in->ino = e->attr.st_ino;
         in->dev = e->attr.st_dev;
         in->nlookup = 1;
-        in->next = root.next;
-        root.next = in;
+        in->next = *head;
+        *head = in;
     }
     pthread_mutex_unlock(&mu);
     e->ino = (uintptr_t)in;
@@ -101,7 +105,7 @@ static void forget_one(fuse_ino_t ino, uint64_t n)
     struct inode *in = in_of(ino);
     in->nlookup -= n;
     if (in->nlookup == 0) {
-        for (struct inode **p = &root.next; *p; p = &(*p)->next)
+        for (struct inode **p = &buckets[in->ino % BUCKETS]; *p; p = &(*p)->next)
             if (*p == in) {
                 *p = in->next;
                 break;
@@ -378,6 +382,13 @@ int main(int argc, char **argv)
         return 1;
     }
     root.nlookup = 2;
+    /* One descriptor per inode the kernel knows: allow as many as we may
+     * (root may raise the hard limit up to fs.nr_open). */
+    struct rlimit rl = {1048576, 1048576};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     char *fargs[] = {argv[0], "-o", "fsname=passthrough,allow_other", NULL};
     struct fuse_args args = FUSE_ARGS_INIT(3, fargs);
     struct fuse_session *se = fuse_session_new(&args, &ops, sizeof ops, NULL);

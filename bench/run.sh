@@ -162,7 +162,9 @@ backing() {
 TARBALL=$DIR/include.tar
 w_tarx() {
     local s=$1 t0 t1
-    [ -s "$TARBALL" ] || tar cf "$TARBALL" -C /usr include
+    # (without its few symbolic links: casefs holds documents and folders only)
+    [ -s "$TARBALL" ] || (cd /usr && find include ! -type l -print0 |
+        tar cf "$TARBALL" --null --no-recursion -T -)
     setup "$s"
     drop_caches
     t0=$(now)
@@ -263,6 +265,7 @@ lat_tree() { # S CASES
 	        os.write(fd, body)
 	        os.close(fd)
 	PY
+        [ $? = 0 ] || die "making the tree of documents on $s failed"
         touch "$mark"
     fi
 }
@@ -313,8 +316,15 @@ bytes_of() {
 
 # --- the run ----------------------------------------------------------------
 declare -A SEC RSS EXTRA
+declare -A SKIP
 for w in $WORKLOADS; do
     for s in $SYSTEMS; do
+        # The FUSE floor keeps a descriptor open for every inode the kernel
+        # knows; 100,000 documents need more than most limits allow.
+        if [ "$w" = lat100k ] && [ "$s" = fuse ] && [ "$(ulimit -Hn)" -lt 150000 ]; then
+            SKIP[$w,$s]="not run: the pass-through needs a descriptor per inode, open files limit $(ulimit -Hn)"
+            continue
+        fi
         times=() peaks=() extras=()
         for _ in $(seq "$RUNS"); do
             read -r t p x <<<"$("w_$w" "$s")"
@@ -338,6 +348,10 @@ for s in $SYSTEMS; do teardown "$s"; done
 printf '\n%-8s %-10s %9s %9s %9s %9s %8s  %s\n' workload system seconds MB/s "x gocrypt" "x native" "RSS MiB" "other figures (medians)"
 for w in $WORKLOADS; do
     for s in $SYSTEMS; do
+        if [ -n "${SKIP[$w,$s]:-}" ]; then
+            printf '%-8s %-10s %s\n' "$w" "$s" "${SKIP[$w,$s]}"
+            continue
+        fi
         sec=${SEC[$w,$s]}
         bytes=$(bytes_of "$w")
         mbs=-

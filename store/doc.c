@@ -7,10 +7,82 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "store/log.h"
 #include "store/node.h"
+
+static void meta_clear(struct doc_meta *m)
+{
+    for (size_t i = 0; i < m->nlogs; i++)
+        free(m->logs[i].path);
+    free(m->logs);
+    memset(m, 0, sizeof *m);
+}
+
+int doc_meta_add(struct doc *d, const struct doc_meta *m, const char *op,
+                 const char *detail, const char *path, const struct store_actor *actor)
+{
+    pthread_mutex_lock(&d->meta_mu);
+    struct doc_meta_log *logs = realloc(d->meta.logs, (d->meta.nlogs + 1) * sizeof *logs);
+    char *p = strdup(path);
+    if (!logs || !p) {
+        if (logs)
+            d->meta.logs = logs;
+        free(p);
+        pthread_mutex_unlock(&d->meta_mu);
+        return -ENOMEM;
+    }
+    d->meta.logs = logs;
+    struct doc_meta_log *l = &logs[d->meta.nlogs++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->op, sizeof l->op, "%s", op);
+    snprintf(l->detail, sizeof l->detail, "%s", detail);
+    l->path = p;
+    l->actor = *actor;
+    if (m->mode_set) {
+        d->meta.mode_set = 1;
+        d->meta.mode = m->mode & 07777;
+    }
+    if (m->owner_set) {
+        d->meta.owner_set = 1;
+        d->meta.uid = m->uid;
+        d->meta.gid = m->gid;
+    }
+    if (m->mtime_set) {
+        d->meta.mtime_set = 1;
+        d->meta.mtime_sec = m->mtime_sec;
+        d->meta.mtime_nsec = m->mtime_nsec;
+    }
+    d->meta.ctime_sec = m->ctime_sec;
+    d->meta.ctime_nsec = m->ctime_nsec;
+    pthread_mutex_unlock(&d->meta_mu);
+    return 0;
+}
+
+void doc_meta_apply(struct doc *d, struct node *n)
+{
+    pthread_mutex_lock(&d->meta_mu);
+    if (d->meta.nlogs) {
+        if (d->meta.mode_set)
+            n->mode = (n->mode & S_IFMT) | d->meta.mode;
+        if (d->meta.owner_set) {
+            n->uid = d->meta.uid;
+            n->gid = d->meta.gid;
+        }
+        if (d->meta.mtime_set) {
+            n->mtime_sec = d->meta.mtime_sec;
+            n->mtime_nsec = d->meta.mtime_nsec;
+        }
+        if (d->meta.ctime_sec > n->ctime_sec ||
+            (d->meta.ctime_sec == n->ctime_sec && d->meta.ctime_nsec > n->ctime_nsec)) {
+            n->ctime_sec = d->meta.ctime_sec;
+            n->ctime_nsec = d->meta.ctime_nsec;
+        }
+    }
+    pthread_mutex_unlock(&d->meta_mu);
+}
 
 /* Makes chunks[0..n) the working list (takes ownership of chunks). */
 static int work_adopt(struct doc *d, struct version_chunk *chunks, uint32_t n)
@@ -139,6 +211,7 @@ int doc_new(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
         return -ENOMEM;
     }
     pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->meta_mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     d->node = node;
     d->cache_index = -1;
@@ -180,7 +253,9 @@ void doc_free(struct doc *d)
         sodium_memzero(d->cache, CHUNK_MAX);
         free(d->cache);
     }
+    meta_clear(&d->meta);
     pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->meta_mu);
     pthread_cond_destroy(&d->cv);
     free(d);
 }
@@ -431,6 +506,9 @@ static void mark_written(struct doc *d)
     clock_gettime(CLOCK_REALTIME, &now);
     d->dirty = 1;
     d->content_gen++;
+    pthread_mutex_lock(&d->meta_mu);
+    d->meta.mtime_set = 0; /* a write after an explicit time is newer */
+    pthread_mutex_unlock(&d->meta_mu);
     d->write_sec = now.tv_sec;
     d->write_nsec = (uint32_t)now.tv_nsec;
 }
@@ -798,6 +876,16 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
             same = version_same_content(&v, &cur);
         }
     }
+    /* Metadata changes made meanwhile go in first (d->mu held: no more
+     * can be added during the commit). */
+    size_t nmeta = d->meta.nlogs;
+    if (rc == 0 && nmeta) {
+        doc_meta_apply(d, &n);
+        for (size_t i = 0; rc == 0 && i < nmeta; i++) {
+            const struct doc_meta_log *e = &d->meta.logs[i];
+            rc = log_append(s, txn, &e->actor, e->op, e->path, n.version, 0, e->detail);
+        }
+    }
     if (rc == 0 && !same) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
@@ -838,10 +926,17 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
             rc = log_append(s, txn, actor, "version", path, v.number, 0, detail);
         }
     }
-    if (rc == 0 && !same)
+    if (rc == 0 && same && nmeta)
+        rc = node_put(s, txn, &n);
+    if (rc == 0 && (!same || nmeta))
         rc = store_txn_commit(s, txn);
     else
         store_txn_abort(txn);
+    if (rc == 0 && nmeta) {
+        pthread_mutex_lock(&d->meta_mu);
+        meta_clear(&d->meta);
+        pthread_mutex_unlock(&d->meta_mu);
+    }
     if (rc == 0) {
         if (!same) {
             if (committed)

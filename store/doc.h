@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "store/node.h"
 #include "store/store.h"
 #include "store/version.h"
 
@@ -45,6 +46,28 @@
 #define DOC_SPILL_PAGES 32u
 /* Largest document size accepted (1 TiB). */
 #define DOC_SIZE_MAX ((uint64_t)1 << 40)
+
+/* A metadata change (chmod, chown, utimens) made while the document has
+ * uncommitted content: it is committed with that content, in the same
+ * transaction, its log entry before the version's (tree.c records it,
+ * doc_commit applies it).  Until then tree.c shows it through
+ * doc_meta_apply.  Guarded by meta_mu, a lock taken last. */
+struct doc_meta_log {
+    char op[16];
+    char detail[64];
+    char *path;
+    struct store_actor actor;
+};
+
+struct doc_meta {
+    int mode_set, owner_set, mtime_set;
+    uint32_t mode; /* permission bits */
+    uint32_t uid, gid;
+    int64_t mtime_sec, ctime_sec;
+    uint32_t mtime_nsec, ctime_nsec;
+    struct doc_meta_log *logs;
+    size_t nlogs;
+};
 
 struct doc {
     uint64_t node;
@@ -85,6 +108,8 @@ struct doc {
     int64_t cache_index; /* -1: empty */
     uint64_t list_gen;   /* changes whenever the working list does */
     uint64_t content_gen; /* changes at every write, truncation and new list */
+    pthread_mutex_t meta_mu;
+    struct doc_meta meta;
 };
 
 /* Creates a doc over version `number` of node (0: empty content).  The
@@ -114,6 +139,14 @@ void doc_touch(struct doc *d);
  * 0, -ENOSPC (nothing stored; the content stays dirty), -EIO. */
 int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
                const char *path, uint32_t *committed);
+
+/* Records a metadata change to commit with the content (d->mu held, the
+ * document dirty).  m's set fields are taken; op/detail/path/actor are the
+ * log entry.  0 or -ENOMEM. */
+int doc_meta_add(struct doc *d, const struct doc_meta *m, const char *op,
+                 const char *detail, const char *path, const struct store_actor *actor);
+/* Applies the changes waiting in d to n (any lock but meta_mu may be held). */
+void doc_meta_apply(struct doc *d, struct node *n);
 
 /* Waits until no spill of d is in flight (tests, and before anything that
  * changes the working list). */

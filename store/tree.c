@@ -207,6 +207,23 @@ static int lookup_live(struct tree *t, MDB_txn *txn, uint64_t parent, const char
     return 0;
 }
 
+/* Shows on n the metadata changes waiting in its open document's
+ * uncommitted content (chmod, chown, utimens made before the close).  No
+ * reference is taken, so this is safe inside a write transaction. */
+static void meta_overlay(struct tree *t, struct node *n)
+{
+    if (n->type != NODE_FILE)
+        return;
+    pthread_mutex_lock(&t->mu);
+    for (struct tree_open *o = t->open; o; o = o->next) {
+        if (o->doc->node == n->id) {
+            doc_meta_apply(o->doc, n);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
 static int resolve(struct tree *t, MDB_txn *txn, struct store_actor *a, const char *path,
                    struct res *r)
 {
@@ -276,6 +293,7 @@ static int resolve(struct tree *t, MDB_txn *txn, struct store_actor *a, const ch
         r->node = child;
     }
     r->kind = RES_NODE;
+    meta_overlay(t, &r->node);
     return 0;
 fail:
     res_clear(r);
@@ -1006,6 +1024,8 @@ int tree_getattr(struct tree *t, struct store_actor *a, const char *path,
             memset(&r, 0, sizeof r);
             rc = node_get(t->s, txn, h->doc->node, &r.node);
             r.kind = RES_NODE;
+            if (rc == 0)
+                meta_overlay(t, &r.node);
         } else {
             rc = resolve(t, txn, a, path, &r);
         }
@@ -2098,125 +2118,192 @@ static int resolve_node(struct tree *t, MDB_txn *txn, struct store_actor *a,
     return 0;
 }
 
-int tree_utimens(struct tree *t, struct store_actor *a, const char *path,
-                 const struct timespec ts[2])
+/* The open document of node id while it has uncommitted content: locked
+ * (d->mu) and referenced; NULL otherwise.  Give it back with
+ * pthread_mutex_unlock and doc_put(t, d, actor). */
+static struct doc *dirty_doc(struct tree *t, uint64_t id)
 {
+    struct doc *d = doc_find(t, id);
+    if (!d)
+        return NULL;
+    pthread_mutex_lock(&d->mu);
+    if (d->dirty && !d->readonly)
+        return d;
+    pthread_mutex_unlock(&d->mu);
+    doc_put(t, d, NULL); /* not dirty: nothing for a last reference to commit */
+    return NULL;
+}
+
+/* The node at path as it stands (a read transaction). */
+static int current_node(struct tree *t, struct store_actor *a, const char *path,
+                        struct node *n)
+{
+    MDB_txn *txn;
+    memset(n, 0, sizeof *n);
+    int rc = store_txn_begin(t->s, 1, &txn);
+    if (rc)
+        return rc;
+    rc = resolve_node(t, txn, a, path, n);
+    store_txn_abort(txn);
+    return rc;
+}
+
+/* A metadata change (op, the change in m, log detail) to the document at
+ * path: when the document is open with uncommitted content, the change
+ * waits and is committed with that content at its close (one commit for
+ * the save, as tar and cp -a set times, owner and mode on the descriptor
+ * they write through); otherwise it is committed now.  check() decides on
+ * the node as it stands and fills m and detail. */
+typedef int (*meta_check_fn)(struct store_actor *a, const struct node *n, const void *arg,
+                             struct doc_meta *m, char *detail, size_t len);
+
+static int meta_change(struct tree *t, struct store_actor *a, const char *path,
+                       const char *op, meta_check_fn check, const void *arg)
+{
+    struct node n;
+    struct doc_meta m;
+    char detail[64];
+    memset(&m, 0, sizeof m);
+    detail[0] = '\0';
+    int rc = current_node(t, a, path, &n);
+    struct doc *d = rc == 0 && n.type == NODE_FILE ? dirty_doc(t, n.id) : NULL;
+    if (d) {
+        rc = check(a, &n, arg, &m, detail, sizeof detail);
+        if (rc == 0) {
+            now_ts(&m.ctime_sec, &m.ctime_nsec);
+            rc = doc_meta_add(d, &m, op, detail, rel(path), a);
+        }
+        /* An explicit time outlasts the time of the writes before it. */
+        if (rc == 0 && m.mtime_set)
+            d->write_sec = 0;
+        pthread_mutex_unlock(&d->mu);
+        doc_put(t, d, a);
+        node_clear(&n);
+        return finish(t, a, op, path, rc);
+    }
+    node_clear(&n);
+    if (rc)
+        return finish(t, a, op, path, rc);
     /* An open document is held locked across the change: its commit (which
      * takes the doc's lock before its transaction) may otherwise read the
      * new time and put the write's time back over it (rsync sets the time
      * of a new, empty document whose release the kernel sends later). */
-    struct doc *d = NULL;
     MDB_txn *txn;
-    if (store_txn_begin(t->s, 1, &txn) == 0) {
-        struct node pn;
-        memset(&pn, 0, sizeof pn);
-        if (resolve_node(t, txn, a, path, &pn) == 0 && pn.type == NODE_FILE)
-            d = doc_find(t, pn.id);
-        node_clear(&pn);
-        store_txn_abort(txn);
-    }
+    d = NULL;
+    if (current_node(t, a, path, &n) == 0 && n.type == NODE_FILE)
+        d = doc_find(t, n.id);
+    node_clear(&n);
     if (d)
         pthread_mutex_lock(&d->mu);
-    int rc = store_txn_begin(t->s, 0, &txn);
-    if (rc) {
-        if (d) {
-            pthread_mutex_unlock(&d->mu);
-            doc_put(t, d, a);
-        }
-        return rc;
-    }
-    struct node n;
-    memset(&n, 0, sizeof n);
-    rc = resolve_node(t, txn, a, path, &n);
-    int both_now = ts[0].tv_nsec == UTIME_NOW && ts[1].tv_nsec == UTIME_NOW;
-    if (rc == 0 && a->uid != 0 && a->uid != n.uid)
-        rc = (both_now && may(a, &n, TREE_W)) ? 0 : both_now ? -EACCES : -EPERM;
-    if (rc == 0 && ts[1].tv_nsec != UTIME_OMIT) {
-        if (ts[1].tv_nsec == UTIME_NOW) {
-            now_ts(&n.mtime_sec, &n.mtime_nsec);
-        } else {
-            n.mtime_sec = ts[1].tv_sec;
-            n.mtime_nsec = (uint32_t)ts[1].tv_nsec;
-        }
-    }
+    rc = store_txn_begin(t->s, 0, &txn);
     if (rc == 0) {
-        now_ts(&n.ctime_sec, &n.ctime_nsec);
-        rc = node_put(t->s, txn, &n);
+        rc = resolve_node(t, txn, a, path, &n);
+        if (rc == 0)
+            rc = check(a, &n, arg, &m, detail, sizeof detail);
+        if (rc == 0) {
+            if (m.mode_set)
+                n.mode = (n.mode & S_IFMT) | (m.mode & 07777);
+            if (m.owner_set) {
+                n.uid = m.uid;
+                n.gid = m.gid;
+            }
+            if (m.mtime_set) {
+                n.mtime_sec = m.mtime_sec;
+                n.mtime_nsec = m.mtime_nsec;
+            }
+            now_ts(&n.ctime_sec, &n.ctime_nsec);
+            rc = node_put(t->s, txn, &n);
+        }
+        if (rc == 0)
+            rc = log_append(t->s, txn, a, op, rel(path), n.version, 0, detail);
+        rc = commit_or_abort(t, txn, rc);
+        node_clear(&n);
     }
-    if (rc == 0)
-        rc = log_append(t->s, txn, a, "utimens", rel(path), n.version, 0, "");
-    rc = commit_or_abort(t, txn, rc);
     if (d) {
-        /* An explicit time outlasts the write time of a pending commit. */
-        if (rc == 0 && ts[1].tv_nsec != UTIME_OMIT)
+        if (rc == 0 && m.mtime_set)
             d->write_sec = 0;
         pthread_mutex_unlock(&d->mu);
         doc_put(t, d, a);
     }
-    node_clear(&n);
-    return finish(t, a, "utimens", path, rc);
+    return finish(t, a, op, path, rc);
+}
+
+static int utimens_check(struct store_actor *a, const struct node *n, const void *arg,
+                         struct doc_meta *m, char *detail, size_t len)
+{
+    const struct timespec *ts = arg;
+    int both_now = ts[0].tv_nsec == UTIME_NOW && ts[1].tv_nsec == UTIME_NOW;
+    if (a->uid != 0 && a->uid != n->uid) {
+        if (!both_now)
+            return -EPERM;
+        if (!may(a, n, TREE_W))
+            return -EACCES;
+    }
+    if (ts[1].tv_nsec != UTIME_OMIT) {
+        m->mtime_set = 1;
+        if (ts[1].tv_nsec == UTIME_NOW) {
+            now_ts(&m->mtime_sec, &m->mtime_nsec);
+        } else {
+            m->mtime_sec = ts[1].tv_sec;
+            m->mtime_nsec = (uint32_t)ts[1].tv_nsec;
+        }
+    }
+    (void)detail;
+    (void)len;
+    return 0;
+}
+
+int tree_utimens(struct tree *t, struct store_actor *a, const char *path,
+                 const struct timespec ts[2])
+{
+    return meta_change(t, a, path, "utimens", utimens_check, ts);
+}
+
+static int chmod_check(struct store_actor *a, const struct node *n, const void *arg,
+                       struct doc_meta *m, char *detail, size_t len)
+{
+    uint32_t mode = *(const uint32_t *)arg;
+    if (n->id == NODE_ROOT || (a->uid != 0 && a->uid != n->uid))
+        return -EPERM;
+    snprintf(detail, len, "%04o -> %04o", n->mode & 07777, mode & 07777);
+    m->mode_set = 1;
+    m->mode = mode & 07777;
+    return 0;
 }
 
 int tree_chmod(struct tree *t, struct store_actor *a, const char *path, uint32_t mode)
 {
-    MDB_txn *txn;
-    int rc = store_txn_begin(t->s, 0, &txn);
-    if (rc)
-        return rc;
-    struct node n;
-    memset(&n, 0, sizeof n);
-    rc = resolve_node(t, txn, a, path, &n);
-    if (rc == 0 && n.id == NODE_ROOT)
-        rc = -EPERM;
-    if (rc == 0 && a->uid != 0 && a->uid != n.uid)
-        rc = -EPERM;
-    char detail[32];
-    if (rc == 0) {
-        snprintf(detail, sizeof detail, "%04o -> %04o", n.mode & 07777, mode & 07777);
-        n.mode = (n.mode & S_IFMT) | (mode & 07777);
-        now_ts(&n.ctime_sec, &n.ctime_nsec);
-        rc = node_put(t->s, txn, &n);
+    return meta_change(t, a, path, "chmod", chmod_check, &mode);
+}
+
+struct owner {
+    uint32_t uid, gid;
+};
+
+static int chown_check(struct store_actor *a, const struct node *n, const void *arg,
+                       struct doc_meta *m, char *detail, size_t len)
+{
+    const struct owner *o = arg;
+    if (n->id == NODE_ROOT)
+        return -EPERM;
+    if (a->uid != 0) {
+        if (o->uid != (uint32_t)-1 && o->uid != n->uid)
+            return -EPERM;
+        if (o->gid != (uint32_t)-1 && (a->uid != n->uid || !in_groups(a, o->gid)))
+            return -EPERM;
     }
-    if (rc == 0)
-        rc = log_append(t->s, txn, a, "chmod", rel(path), n.version, 0, detail);
-    rc = commit_or_abort(t, txn, rc);
-    node_clear(&n);
-    return finish(t, a, "chmod", path, rc);
+    m->owner_set = 1;
+    m->uid = o->uid != (uint32_t)-1 ? o->uid : n->uid;
+    m->gid = o->gid != (uint32_t)-1 ? o->gid : n->gid;
+    snprintf(detail, len, "owner %u:%u", m->uid, m->gid);
+    return 0;
 }
 
 int tree_chown(struct tree *t, struct store_actor *a, const char *path, uint32_t uid,
                uint32_t gid)
 {
-    MDB_txn *txn;
-    int rc = store_txn_begin(t->s, 0, &txn);
-    if (rc)
-        return rc;
-    struct node n;
-    memset(&n, 0, sizeof n);
-    rc = resolve_node(t, txn, a, path, &n);
-    if (rc == 0 && n.id == NODE_ROOT)
-        rc = -EPERM;
-    if (rc == 0 && a->uid != 0) {
-        if (uid != (uint32_t)-1 && uid != n.uid)
-            rc = -EPERM;
-        else if (gid != (uint32_t)-1 && (a->uid != n.uid || !in_groups(a, gid)))
-            rc = -EPERM;
-    }
-    char detail[64];
-    if (rc == 0) {
-        if (uid != (uint32_t)-1)
-            n.uid = uid;
-        if (gid != (uint32_t)-1)
-            n.gid = gid;
-        snprintf(detail, sizeof detail, "owner %u:%u", n.uid, n.gid);
-        now_ts(&n.ctime_sec, &n.ctime_nsec);
-        rc = node_put(t->s, txn, &n);
-    }
-    if (rc == 0)
-        rc = log_append(t->s, txn, a, "chown", rel(path), n.version, 0, detail);
-    rc = commit_or_abort(t, txn, rc);
-    node_clear(&n);
-    return finish(t, a, "chown", path, rc);
+    struct owner o = {uid, gid};
+    return meta_change(t, a, path, "chown", chown_check, &o);
 }
 
 /* Puts value into buf following the getxattr(2) size rules. */

@@ -189,6 +189,87 @@ static const char V1[] = "First note: the family was visited on Monday.\n";
 static const char V2[] = "First note: the family was visited on Tuesday.\n";
 static const char V3[] = "First note: the family was visited on Tuesday.\nSecond note.\n";
 
+struct oplist {
+    char ops[16][16];
+    int n;
+};
+
+static int list_ops_for(const struct log_entry *e, void *arg)
+{
+    struct oplist *l = arg;
+    if (strcmp(e->path, "case/tar.txt") == 0 && e->result == 0 && l->n < 16)
+        snprintf(l->ops[l->n++], sizeof l->ops[0], "%s", e->op);
+    return 0;
+}
+
+/* tar x and cp -a set time, owner and mode on the descriptor they are
+ * writing through: those changes are shown at once, enforced at once, and
+ * committed with the content at the close, each logged before the version
+ * (one commit for the whole save). */
+START_TEST(test_tree_metadata_of_open_document_commits_with_it)
+{
+    ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0755), 0);
+    ck_assert_int_eq(tree_chmod(tr, &root, "/case", 0755), 0); /* a case drops "other" */
+    struct tree_handle *h = NULL;
+    ck_assert_int_eq(
+        tree_create(tr, &root, "/case/tar.txt", 0600, O_WRONLY | O_CREAT | O_EXCL, &h), 0);
+    write_all(h, V1, sizeof V1 - 1);
+    struct timespec when[2] = {{0, UTIME_OMIT}, {1700000000, 5}};
+    ck_assert_int_eq(tree_utimens(tr, &root, "/case/tar.txt", when), 0);
+    ck_assert_int_eq(tree_chown(tr, &root, "/case/tar.txt", 1000, 1000), 0);
+    ck_assert_int_eq(tree_chmod(tr, &root, "/case/tar.txt", 0640), 0);
+    /* shown before the close, through the path and the handle */
+    struct tree_attr at;
+    ck_assert_int_eq(tree_getattr(tr, &root, "/case/tar.txt", NULL, &at), 0);
+    ck_assert_uint_eq(at.mode & 07777, 0640);
+    ck_assert_uint_eq(at.uid, 1000);
+    ck_assert_int_eq(at.mtime_sec, 1700000000);
+    ck_assert_int_eq(tree_getattr(tr, &root, NULL, h, &at), 0);
+    ck_assert_uint_eq(at.mode & 07777, 0640);
+    ck_assert_uint_eq(at.size, sizeof V1 - 1);
+    /* enforced before the close: the new owner may now chmod it, another
+     * user may read it through the group bit only */
+    struct store_actor owner, other;
+    store_actor_fill(&owner, 1000, 1000, (uint32_t)getpid());
+    store_actor_fill(&other, 2000, 2000, (uint32_t)getpid());
+    owner.ngroups = other.ngroups = 0;
+    struct tree_handle *r = NULL;
+    ck_assert_int_eq(tree_open(tr, &other, "/case/tar.txt", O_RDONLY, &r), -EACCES);
+    ck_assert_int_eq(tree_chmod(tr, &owner, "/case/tar.txt", 0644), 0);
+    ck_assert_int_eq(tree_open(tr, &other, "/case/tar.txt", O_RDONLY, &r), 0);
+    ck_assert_int_eq(tree_release(tr, r), 0);
+    struct oplist l;
+    memset(&l, 0, sizeof l);
+    MDB_txn *txn;
+    uint64_t bad = 0;
+    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
+    ck_assert_int_eq(log_each(ts.s, txn, list_ops_for, &l, &bad), 0);
+    store_txn_abort(txn);
+    ck_assert_int_eq(l.n, 2); /* create and the other user's open: nothing else yet */
+    ck_assert_int_eq(tree_release(tr, h), 0);
+    struct node n = find("/case/tar.txt");
+    ck_assert_uint_eq(n.mode & 07777, 0644);
+    ck_assert_uint_eq(n.uid, 1000);
+    ck_assert_uint_eq(n.gid, 1000);
+    ck_assert_int_eq(n.mtime_sec, 1700000000);
+    ck_assert_uint_eq(n.version, 1);
+    node_clear(&n);
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
+    ck_assert_int_eq(log_each(ts.s, txn, list_ops_for, &l, &bad), 0);
+    store_txn_abort(txn);
+    const char *want[] = {"create", "open", "utimens", "chown", "chmod", "chmod", "version"};
+    ck_assert_int_eq(l.n, 7);
+    for (int i = 0; i < 7; i++)
+        ck_assert_str_eq(l.ops[i], want[i]);
+    /* once closed, a change is committed at once */
+    ck_assert_int_eq(tree_chmod(tr, &root, "/case/tar.txt", 0600), 0);
+    n = find("/case/tar.txt");
+    ck_assert_uint_eq(n.mode & 07777, 0600);
+    node_clear(&n);
+}
+END_TEST
+
 START_TEST(test_tree_three_saves_three_versions)
 {
     ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0770), 0);
@@ -961,6 +1042,7 @@ Suite *tree_suite(void)
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
     tcase_add_test(tc, test_tree_three_saves_three_versions);
+    tcase_add_test(tc, test_tree_metadata_of_open_document_commits_with_it);
     tcase_add_test(tc, test_tree_versions_are_read_only);
     tcase_add_test(tc, test_tree_open_close_without_write_no_version);
     tcase_add_test(tc, test_tree_handles_share_content);

@@ -155,7 +155,12 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC; /* O_TRUNC is part of the save */
-    conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS;
+    /* Listings carry attributes (one request where a lookup per entry
+     * would follow), always: a listing is buffered whole and its offsets
+     * are entry indexes, which plain readdir does not share. */
+    if (conn->capable & FUSE_CAP_READDIRPLUS)
+        conn->want |= FUSE_CAP_READDIRPLUS;
+    conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -273,10 +278,20 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 /* A folder being listed: its entries, read whole at the first readdir.
  * A readdir interrupted by a signal lets the kernel send releasedir while
  * the readdir is still being answered: the last of the two frees it. */
+struct dir_entry {
+    char *name;
+    struct tree_attr at; /* valid when has_at */
+    int has_at;
+};
+
 struct dir_list {
     char path[TREE_PATH_MAX];
     char *buf;
     size_t len;
+    /* for readdirplus: the entries themselves, attributes looked up again
+     * when they are sent (each sent entry is a lookup for the kernel) */
+    struct dir_entry *ents;
+    size_t nents;
     int filled;
     int err;
     int busy;     /* readdirs in progress (dir_mu) */
@@ -287,6 +302,9 @@ static pthread_mutex_t dir_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void dir_free(struct dir_list *d)
 {
+    for (size_t i = 0; i < d->nents; i++)
+        free(d->ents[i].name);
+    free(d->ents);
     free(d->buf);
     free(d);
 }
@@ -393,6 +411,95 @@ static void readdir_locked(fuse_req_t req, struct dir_list *d, size_t size, off_
         end = next;
     }
     fuse_reply_buf(req, d->buf + off, end - (size_t)off);
+}
+
+static int collect_one(void *arg, const char *name, const struct tree_attr *at)
+{
+    struct dir_list *d = arg;
+    struct dir_entry *more = realloc(d->ents, (d->nents + 1) * sizeof *more);
+    if (!more)
+        return -ENOMEM;
+    d->ents = more;
+    struct dir_entry *e = &d->ents[d->nents];
+    memset(e, 0, sizeof *e);
+    if (!(e->name = strdup(name)))
+        return -ENOMEM;
+    if (at) {
+        e->at = *at;
+        e->has_at = 1;
+    }
+    d->nents++;
+    return 0;
+}
+
+/* readdirplus: entries with their attributes, so that `ls -l`, `find -ls`
+ * and rsync need no lookup per entry.  Offsets are entry indexes. */
+static void readdirplus_locked(fuse_req_t req, struct dir_list *d, size_t size, off_t off)
+{
+    struct store_actor a;
+    actor_of(req, &a);
+    if (!d->filled || off == 0) {
+        for (size_t i = 0; i < d->nents; i++)
+            free(d->ents[i].name);
+        free(d->ents);
+        d->ents = NULL;
+        d->nents = 0;
+        d->err = tree_readdir(fs_of(req)->t, &a, d->path, collect_one, d);
+        d->filled = 1;
+    }
+    if (d->err) {
+        reply_status(req, d->err);
+        return;
+    }
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    size_t used = 0;
+    for (size_t i = off < 0 ? d->nents : (size_t)off; i < d->nents; i++) {
+        const struct dir_entry *de = &d->ents[i];
+        size_t need = fuse_add_direntry_plus(req, NULL, 0, de->name, NULL, 0);
+        if (need > size - used)
+            break; /* the kernel asks again from here */
+        struct fuse_entry_param e;
+        memset(&e, 0, sizeof e);
+        char path[TREE_PATH_MAX];
+        size_t n = strlen(d->path);
+        int dots = !de->has_at || strcmp(de->name, ".") == 0 || strcmp(de->name, "..") == 0;
+        int w = snprintf(path, sizeof path, "%s%s%s", d->path, n > 1 ? "/" : "", de->name);
+        if (dots || w < 0 || (size_t)w >= sizeof path ||
+            entry_of(req, &a, path, &e) != 0) {
+            /* ".", ".." or an entry gone meanwhile: a name without a
+             * lookup (node id 0) */
+            memset(&e, 0, sizeof e);
+            if (de->has_at) {
+                stat_of(&de->at, &e.attr);
+            } else {
+                e.attr.st_mode = S_IFDIR;
+                e.attr.st_ino = 0xffffffffu;
+            }
+        }
+        used += fuse_add_direntry_plus(req, buf + used, size - used, de->name, &e,
+                                       (off_t)(i + 1));
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+    struct dir_list *d = (struct dir_list *)(uintptr_t)fi->fh;
+    pthread_mutex_lock(&dir_mu);
+    d->busy++;
+    pthread_mutex_unlock(&dir_mu);
+    readdirplus_locked(req, d, size, off);
+    pthread_mutex_lock(&dir_mu);
+    int gone = --d->busy == 0 && d->released;
+    pthread_mutex_unlock(&dir_mu);
+    if (gone)
+        dir_free(d);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -694,6 +801,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .access = op_access,
     .opendir = op_opendir,
     .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
     .releasedir = op_releasedir,
     .mkdir = op_mkdir,
     .mknod = op_mknod,

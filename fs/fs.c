@@ -465,11 +465,16 @@ static void readdirplus_locked(fuse_req_t req, struct dir_list *d, size_t size, 
         struct fuse_entry_param e;
         memset(&e, 0, sizeof e);
         char path[TREE_PATH_MAX];
-        size_t n = strlen(d->path);
+        size_t n = strlen(d->path), m = strlen(de->name);
         int dots = !de->has_at || strcmp(de->name, ".") == 0 || strcmp(de->name, "..") == 0;
-        int w = snprintf(path, sizeof path, "%s%s%s", d->path, n > 1 ? "/" : "", de->name);
-        if (dots || w < 0 || (size_t)w >= sizeof path ||
-            entry_of(req, &a, path, &e) != 0) {
+        int fits = n + 1 + m < sizeof path;
+        if (fits) {
+            memcpy(path, d->path, n);
+            if (n > 1)
+                path[n++] = '/';
+            memcpy(path + n, de->name, m + 1);
+        }
+        if (dots || !fits || entry_of(req, &a, path, &e) != 0) {
             /* ".", ".." or an entry gone meanwhile: a name without a
              * lookup (node id 0) */
             memset(&e, 0, sizeof e);

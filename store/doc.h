@@ -110,6 +110,7 @@ struct doc {
     uint64_t content_gen; /* changes at every write, truncation and new list */
     pthread_mutex_t meta_mu;
     struct doc_meta meta;
+    uint32_t writer_pid; /* the process that wrote last (tree.c; atomic) */
 };
 
 /* Creates a doc over version `number` of node (0: empty content).  The

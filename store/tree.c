@@ -1364,6 +1364,7 @@ static int create_locked(struct tree *t, struct store_actor *a, const char *path
             rc = doc_truncate(t->s, (*out)->doc, 0);
         else
             doc_touch((*out)->doc);
+        __atomic_store_n(&(*out)->doc->writer_pid, a->pid, __ATOMIC_RELAXED);
     }
     return finish(t, a, "create", path, rc);
 }
@@ -1428,8 +1429,10 @@ int tree_open(struct tree *t, struct store_actor *a, const char *path, int flags
         }
     } else if (rc == 0) {
         rc = handle_new(t, a, path, r.node.id, flags, out);
-        if (rc == 0 && (flags & O_TRUNC))
+        if (rc == 0 && (flags & O_TRUNC)) {
             rc = doc_truncate(t->s, (*out)->doc, 0);
+            __atomic_store_n(&(*out)->doc->writer_pid, a->pid, __ATOMIC_RELAXED);
+        }
     }
     res_clear(&r);
     return finish(t, a, "open", path, rc);
@@ -1453,8 +1456,10 @@ ssize_t tree_write(struct tree *t, struct tree_handle *h, const void *buf, size_
     if ((h->flags & O_ACCMODE) == O_RDONLY)
         return -EBADF;
     ssize_t rc = doc_write(t->s, h->doc, buf, size, off);
-    if (rc > 0)
+    if (rc > 0) {
         h->wrote = 1;
+        __atomic_store_n(&h->doc->writer_pid, h->actor.pid, __ATOMIC_RELAXED);
+    }
     return rc;
 }
 
@@ -1503,8 +1508,10 @@ int tree_truncate(struct tree *t, struct store_actor *a, const char *path,
         if (h->version_file)
             return -EROFS;
         int rc = doc_truncate(t->s, h->doc, size);
-        if (rc == 0)
+        if (rc == 0) {
             h->wrote = 1;
+            __atomic_store_n(&h->doc->writer_pid, h->actor.pid, __ATOMIC_RELAXED);
+        }
         return rc;
     }
     struct tree_handle *tmp;
@@ -2118,16 +2125,19 @@ static int resolve_node(struct tree *t, MDB_txn *txn, struct store_actor *a,
     return 0;
 }
 
-/* The open document of node id while it has uncommitted content: locked
- * (d->mu) and referenced; NULL otherwise.  Give it back with
- * pthread_mutex_unlock and doc_put(t, d, actor). */
-static struct doc *dirty_doc(struct tree *t, uint64_t id)
+/* The open document of node id while it has content not yet committed
+ * that process pid wrote: locked (d->mu) and referenced; NULL otherwise.
+ * Give it back with pthread_mutex_unlock and doc_put(t, d, actor).  Only
+ * the writer's own changes wait for its close: another process's chmod
+ * (an administrator narrowing access) must not depend on when, or
+ * whether, the writer closes. */
+static struct doc *dirty_doc(struct tree *t, uint64_t id, uint32_t pid)
 {
     struct doc *d = doc_find(t, id);
     if (!d)
         return NULL;
     pthread_mutex_lock(&d->mu);
-    if (d->dirty && !d->readonly)
+    if (d->dirty && !d->readonly && __atomic_load_n(&d->writer_pid, __ATOMIC_RELAXED) == pid)
         return d;
     pthread_mutex_unlock(&d->mu);
     doc_put(t, d, NULL); /* not dirty: nothing for a last reference to commit */
@@ -2149,10 +2159,11 @@ static int current_node(struct tree *t, struct store_actor *a, const char *path,
 }
 
 /* A metadata change (op, the change in m, log detail) to the document at
- * path: when the document is open with uncommitted content, the change
- * waits and is committed with that content at its close (one commit for
- * the save, as tar and cp -a set times, owner and mode on the descriptor
- * they write through); otherwise it is committed now.  check() decides on
+ * path: when the document is open with content the same process wrote and
+ * has not closed, the change waits and is committed with that content at
+ * its close (one commit for the save, as tar and cp -a set times, owner
+ * and mode on the descriptor they write through); otherwise it is
+ * committed now.  check() decides on
  * the node as it stands and fills m and detail. */
 typedef int (*meta_check_fn)(struct store_actor *a, const struct node *n, const void *arg,
                              struct doc_meta *m, char *detail, size_t len);
@@ -2166,7 +2177,7 @@ static int meta_change(struct tree *t, struct store_actor *a, const char *path,
     memset(&m, 0, sizeof m);
     detail[0] = '\0';
     int rc = current_node(t, a, path, &n);
-    struct doc *d = rc == 0 && n.type == NODE_FILE ? dirty_doc(t, n.id) : NULL;
+    struct doc *d = rc == 0 && n.type == NODE_FILE ? dirty_doc(t, n.id, a->pid) : NULL;
     if (d) {
         rc = check(a, &n, arg, &m, detail, sizeof detail);
         if (rc == 0) {

@@ -270,6 +270,31 @@ START_TEST(test_tree_metadata_of_open_document_commits_with_it)
 }
 END_TEST
 
+/* Another process's change (an administrator narrowing access while a
+ * caseworker still writes) is committed at once, not at the writer's
+ * close. */
+START_TEST(test_tree_metadata_by_other_process_commits_at_once)
+{
+    ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0755), 0);
+    struct tree_handle *h = NULL;
+    ck_assert_int_eq(
+        tree_create(tr, &root, "/case/tar.txt", 0644, O_WRONLY | O_CREAT | O_EXCL, &h), 0);
+    write_all(h, V1, sizeof V1 - 1);
+    struct store_actor admin = root;
+    admin.pid = root.pid + 1;
+    ck_assert_int_eq(tree_chmod(tr, &admin, "/case/tar.txt", 0600), 0);
+    struct node n = find("/case/tar.txt");
+    ck_assert_uint_eq(n.mode & 07777, 0600); /* in the store already */
+    ck_assert_uint_eq(n.version, 0);
+    node_clear(&n);
+    ck_assert_int_eq(tree_release(tr, h), 0);
+    n = find("/case/tar.txt");
+    ck_assert_uint_eq(n.mode & 07777, 0600);
+    ck_assert_uint_eq(n.version, 1);
+    node_clear(&n);
+}
+END_TEST
+
 START_TEST(test_tree_three_saves_three_versions)
 {
     ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0770), 0);
@@ -1043,6 +1068,7 @@ Suite *tree_suite(void)
     tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
     tcase_add_test(tc, test_tree_three_saves_three_versions);
     tcase_add_test(tc, test_tree_metadata_of_open_document_commits_with_it);
+    tcase_add_test(tc, test_tree_metadata_by_other_process_commits_at_once);
     tcase_add_test(tc, test_tree_versions_are_read_only);
     tcase_add_test(tc, test_tree_open_close_without_write_no_version);
     tcase_add_test(tc, test_tree_handles_share_content);

@@ -362,19 +362,29 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void readdir_locked(fuse_req_t req, struct dir_list *d, size_t size, off_t off);
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                       struct fuse_file_info *fi)
+typedef void (*dir_answer_fn)(fuse_req_t req, struct dir_list *d, size_t size, off_t off);
+
+/* Answers a readdir or readdirplus with fn, holding the listing against a
+ * releasedir that comes meanwhile (the last of the two frees it). */
+static void dir_answer(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off,
+                       dir_answer_fn fn)
 {
     struct dir_list *d = (struct dir_list *)(uintptr_t)fi->fh;
     pthread_mutex_lock(&dir_mu);
     d->busy++;
     pthread_mutex_unlock(&dir_mu);
-    readdir_locked(req, d, size, off);
+    fn(req, d, size, off);
     pthread_mutex_lock(&dir_mu);
     int gone = --d->busy == 0 && d->released;
     pthread_mutex_unlock(&dir_mu);
     if (gone)
         dir_free(d);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    dir_answer(req, fi, size, off, readdir_locked);
 }
 
 static void readdir_locked(fuse_req_t req, struct dir_list *d, size_t size, off_t off)
@@ -495,16 +505,7 @@ static void readdirplus_locked(fuse_req_t req, struct dir_list *d, size_t size, 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi)
 {
-    struct dir_list *d = (struct dir_list *)(uintptr_t)fi->fh;
-    pthread_mutex_lock(&dir_mu);
-    d->busy++;
-    pthread_mutex_unlock(&dir_mu);
-    readdirplus_locked(req, d, size, off);
-    pthread_mutex_lock(&dir_mu);
-    int gone = --d->busy == 0 && d->released;
-    pthread_mutex_unlock(&dir_mu);
-    if (gone)
-        dir_free(d);
+    dir_answer(req, fi, size, off, readdirplus_locked);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -106,6 +106,38 @@ static uint8_t *read_all(struct doc *d, size_t *len)
     return buf;
 }
 
+/* A new document whose version 1 is p[0..n). */
+static uint64_t stored_doc(const void *p, size_t n)
+{
+    uint64_t id = make_doc_node();
+    struct doc *d = open_doc(id, 0);
+    ck_assert_int_eq(doc_write(t.s, d, p, n, 0), (ssize_t)n);
+    uint32_t v;
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/doc.bin", &v), 0);
+    ck_assert_uint_eq(v, 1);
+    doc_free(d);
+    return id;
+}
+
+/* The doc reads back as want[0..n), commits as version `number`, and that
+ * version holds exactly want[0..n). */
+static void expect_saved(struct doc *d, uint64_t id, const uint8_t *want, size_t n,
+                         uint32_t number)
+{
+    size_t len;
+    uint8_t *back = read_all(d, &len);
+    ck_assert_uint_eq(len, n);
+    ck_assert(memcmp(back, want, n) == 0);
+    free(back);
+    uint32_t v;
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/doc.bin", &v), 0);
+    ck_assert_uint_eq(v, number);
+    back = version_content(id, number, &len);
+    ck_assert_uint_eq(len, n);
+    ck_assert(memcmp(back, want, n) == 0);
+    free(back);
+}
+
 static int all_zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -426,20 +458,9 @@ START_TEST(test_doc_spill_streaming_bounded)
     ck_assert_uint_lt(d->npresent, DOC_SPILL_PAGES);
     ck_assert_uint_eq(d->nfrozen, 0);
     ck_assert_uint_gt(d->wn, 0); /* spilled */
-    size_t len;
-    uint8_t *back = read_all(d, &len);
-    ck_assert_uint_eq(len, N);
-    ck_assert(memcmp(back, p, N) == 0);
-    free(back);
-    uint32_t v;
-    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/big.bin", &v), 0);
-    ck_assert_uint_eq(v, 1);
+    expect_saved(d, id, p, N, 1);
     ck_assert_uint_eq(d->npresent, 0);
     doc_free(d);
-    uint8_t *stored = version_content(id, 1, &len);
-    ck_assert_uint_eq(len, N);
-    ck_assert(memcmp(stored, p, N) == 0);
-    free(stored);
     /* The same content written in one piece with no spill cuts the same
      * chunks: a second document adds no chunk to the store. */
     size_t chunks = raw_count(t.s, STORE_DB_CHUNKS);
@@ -447,6 +468,7 @@ START_TEST(test_doc_spill_streaming_bounded)
     d = open_doc(id2, 0);
     d->spill_at = (size_t)-1;
     ck_assert_int_eq(doc_write(t.s, d, p, N, 0), (ssize_t)N);
+    uint32_t v;
     ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/copy.bin", &v), 0);
     doc_free(d);
     ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), chunks);
@@ -485,18 +507,8 @@ START_TEST(test_doc_spill_random_writes)
             memset(model + size, 0, N + 3 * DOC_PAGE - size);
         }
     }
-    size_t len;
-    uint8_t *back = read_all(d, &len);
-    ck_assert_uint_eq(len, size);
-    ck_assert(memcmp(back, model, size) == 0);
-    free(back);
-    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/r.bin", &v), 0);
-    ck_assert_uint_eq(v, 2);
+    expect_saved(d, id, model, size, 2);
     doc_free(d);
-    uint8_t *stored = version_content(id, 2, &len);
-    ck_assert_uint_eq(len, size);
-    ck_assert(memcmp(stored, model, size) == 0);
-    free(stored);
     free(model);
     free(piece);
 }
@@ -512,12 +524,7 @@ START_TEST(test_doc_one_line_edit_stores_little)
     size_t len = 0;
     for (int line = 0; len + 64 < N; line++)
         len += (size_t)snprintf(text + len, cap - len, "journal line %07d: visit noted, follow-up\n", line);
-    uint64_t id = make_doc_node();
-    struct doc *d = open_doc(id, 0);
-    ck_assert_int_eq(doc_write(t.s, d, text, len, 0), (ssize_t)len);
-    uint32_t v;
-    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/j.txt", &v), 0);
-    doc_free(d);
+    uint64_t id = stored_doc(text, len);
     size_t chunks = raw_count(t.s, STORE_DB_CHUNKS);
     /* replace line 50000 (about 2 MiB in) by a longer one */
     char *at = strstr(text, "journal line 0050000");
@@ -527,7 +534,8 @@ START_TEST(test_doc_one_line_edit_stores_little)
     memcpy(edited + head, line, strlen(line));
     memcpy(edited + head + strlen(line), at + old, len - head - old);
     size_t elen = len - old + strlen(line);
-    d = open_doc(id, 1);
+    struct doc *d = open_doc(id, 1);
+    uint32_t v;
     ck_assert_int_eq(doc_truncate(t.s, d, 0), 0);
     ck_assert_int_eq(doc_write(t.s, d, edited, elen, 0), (ssize_t)elen);
     ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/j.txt", &v), 0);
@@ -567,13 +575,8 @@ START_TEST(test_doc_spill_keeps_unwritten_tail)
             break;
     }
     ck_assert_uint_lt(N, 400000);
-    uint64_t id = make_doc_node();
-    struct doc *d = open_doc(id, 0);
-    ck_assert_int_eq(doc_write(t.s, d, p, N, 0), (ssize_t)N);
-    uint32_t v;
-    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/t.bin", &v), 0);
-    doc_free(d);
-    d = open_doc(id, 1);
+    uint64_t id = stored_doc(p, N);
+    struct doc *d = open_doc(id, 1);
     d->spill_at = 2;
     p[last + 1] ^= 0x5a;
     ck_assert_int_eq(doc_write(t.s, d, p + last + 1, 1, last + 1), 1);
@@ -581,18 +584,8 @@ START_TEST(test_doc_spill_keeps_unwritten_tail)
     ck_assert_int_eq(doc_write(t.s, d, p, 1, 0), 1);
     doc_settle(d);
     ck_assert_uint_le(d->wlimit, last + 1); /* it spilled and stopped there */
-    size_t len;
-    uint8_t *back = read_all(d, &len);
-    ck_assert_uint_eq(len, N);
-    ck_assert(memcmp(back, p, N) == 0);
-    free(back);
-    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/t.bin", &v), 0);
-    ck_assert_uint_eq(v, 2);
+    expect_saved(d, id, p, N, 2);
     doc_free(d);
-    back = version_content(id, 2, &len);
-    ck_assert_uint_eq(len, N);
-    ck_assert(memcmp(back, p, N) == 0);
-    free(back);
     free(p);
 }
 END_TEST

@@ -189,6 +189,16 @@ static const char V1[] = "First note: the family was visited on Monday.\n";
 static const char V2[] = "First note: the family was visited on Tuesday.\n";
 static const char V3[] = "First note: the family was visited on Tuesday.\nSecond note.\n";
 
+/* Walks the whole log with fn (the chain must verify). */
+static void walk_log(log_each_fn fn, void *arg)
+{
+    MDB_txn *txn;
+    uint64_t bad = 0;
+    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
+    ck_assert_int_eq(log_each(ts.s, txn, fn, arg, &bad), 0);
+    store_txn_abort(txn);
+}
+
 struct oplist {
     char ops[16][16];
     int n;
@@ -240,11 +250,7 @@ START_TEST(test_tree_metadata_of_open_document_commits_with_it)
     ck_assert_int_eq(tree_release(tr, r), 0);
     struct oplist l;
     memset(&l, 0, sizeof l);
-    MDB_txn *txn;
-    uint64_t bad = 0;
-    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
-    ck_assert_int_eq(log_each(ts.s, txn, list_ops_for, &l, &bad), 0);
-    store_txn_abort(txn);
+    walk_log(list_ops_for, &l);
     ck_assert_int_eq(l.n, 2); /* create and the other user's open: nothing else yet */
     ck_assert_int_eq(tree_release(tr, h), 0);
     struct node n = find("/case/tar.txt");
@@ -255,9 +261,7 @@ START_TEST(test_tree_metadata_of_open_document_commits_with_it)
     ck_assert_uint_eq(n.version, 1);
     node_clear(&n);
     memset(&l, 0, sizeof l);
-    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
-    ck_assert_int_eq(log_each(ts.s, txn, list_ops_for, &l, &bad), 0);
-    store_txn_abort(txn);
+    walk_log(list_ops_for, &l);
     const char *want[] = {"create", "open", "utimens", "chown", "chmod", "chmod", "version"};
     ck_assert_int_eq(l.n, 7);
     for (int i = 0; i < 7; i++)
@@ -610,11 +614,7 @@ START_TEST(test_tree_other_user_refused_and_logged)
         -EACCES);
     struct denied d;
     memset(&d, 0, sizeof d);
-    MDB_txn *txn;
-    uint64_t bad = 0;
-    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
-    ck_assert_int_eq(log_each(ts.s, txn, find_denied, &d, &bad), 0);
-    store_txn_abort(txn);
+    walk_log(find_denied, &d);
     ck_assert_int_eq(d.count, 1);
     ck_assert_uint_eq(d.uid, 65534);
     ck_assert_str_eq(d.op, "create");
@@ -628,9 +628,7 @@ START_TEST(test_tree_other_user_refused_and_logged)
     ck_assert_int_eq(l.count, 0);
     ck_assert_int_eq(tree_unlink(tr, &nobody, "/private/doc.txt"), -EACCES);
     memset(&d, 0, sizeof d);
-    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
-    ck_assert_int_eq(log_each(ts.s, txn, find_denied, &d, &bad), 0);
-    store_txn_abort(txn);
+    walk_log(find_denied, &d);
     ck_assert_int_eq(d.count, 4);
     ck_assert_int_eq(requests().count, 0);
     ck_assert_uint_eq(version_of("/private/doc.txt"), 1);
@@ -793,11 +791,7 @@ static int count_ops(const struct log_entry *e, void *arg)
 static struct ops ops(void)
 {
     struct ops o = {0, 0, 0};
-    MDB_txn *txn;
-    uint64_t bad = 0;
-    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
-    ck_assert_int_eq(log_each(ts.s, txn, count_ops, &o, &bad), 0);
-    store_txn_abort(txn);
+    walk_log(count_ops, &o);
     return o;
 }
 

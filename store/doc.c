@@ -127,9 +127,8 @@ static int doc_set_base(struct doc *d, struct version *v)
     return 0;
 }
 
-/* Drops page p; its memory is wiped and kept for reuse while there is room
- * (spilled pages are written again at once when a document streams). */
-/* A page kept for reuse is overwritten whole before it is read again
+/* Lets go of a page: it is kept for reuse while there is room (spilled
+ * pages are written again at once when a document streams).  A page kept for reuse is overwritten whole before it is read again
  * (page_get); one that goes back to the allocator is wiped first. */
 static void page_release(struct doc *d, uint8_t *pg)
 {
@@ -291,11 +290,12 @@ static struct view live_view(struct doc *d)
     return v;
 }
 
-static int load_chunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
-                      uint32_t i)
+/* Decrypts chunk id, which must be len bytes, into buf (CHUNK_MAX bytes),
+ * in txn or a read transaction of its own (txn NULL).  A missing chunk or
+ * one of another length is damage: -EIO. */
+static int chunk_fetch(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
+                       uint32_t len, uint8_t *buf)
 {
-    if (*v->cache_index == (int64_t)i)
-        return 0;
     MDB_txn *own = NULL;
     if (!txn) {
         int rc = store_txn_begin(s, 1, &own);
@@ -303,25 +303,36 @@ static int load_chunk(struct store *s, MDB_txn *txn, struct doc *d, struct view 
             return rc;
         txn = own;
     }
-    size_t n;
-    int rc = chunk_get(s, txn, d->wc[i].id, v->cache, &n);
+    size_t n = 0;
+    int rc = chunk_get(s, txn, id, buf, &n);
     if (own)
         store_txn_abort(own);
-    if (rc == 0 && n != d->wc[i].len)
+    if (rc == 0 && n != len)
         rc = -EIO;
-    if (rc) {
-        *v->cache_index = -1;
-        return rc == -ENOENT ? -EIO : rc;
-    }
-    *v->cache_index = (int64_t)i;
-    return 0;
+    return rc == -ENOENT ? -EIO : rc;
+}
+
+/* The working list's content ends here (wlimit, or the list's end). */
+static uint64_t list_limit(const struct doc *d)
+{
+    return d->wlimit < d->ws[d->wn] ? d->wlimit : d->ws[d->wn];
+}
+
+static int load_chunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
+                      uint32_t i)
+{
+    if (*v->cache_index == (int64_t)i)
+        return 0;
+    int rc = chunk_fetch(s, txn, d->wc[i].id, d->wc[i].len, v->cache);
+    *v->cache_index = rc ? -1 : (int64_t)i;
+    return rc;
 }
 
 /* Bytes [off, off+len) of the working list's content, zeros past wlimit. */
 static int base_read(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
                      uint64_t off, uint8_t *buf, size_t len)
 {
-    uint64_t limit = d->wlimit < d->ws[d->wn] ? d->wlimit : d->ws[d->wn];
+    uint64_t limit = list_limit(d);
     while (len > 0) {
         if (off >= limit) {
             memset(buf, 0, len);
@@ -397,7 +408,7 @@ again:
             done += n;
             continue;
         }
-        uint64_t limit = d->wlimit < d->ws[d->wn] ? d->wlimit : d->ws[d->wn];
+        uint64_t limit = list_limit(d);
         if (pos >= limit) {
             memset(buf + done, 0, n);
             done += n;
@@ -432,18 +443,10 @@ again:
         uint32_t expect = d->wc[i].len;
         uint64_t list_gen = d->list_gen;
         pthread_mutex_unlock(&d->mu);
-        MDB_txn *txn;
-        size_t got = 0;
-        int r = store_txn_begin(s, 1, &txn);
-        if (r == 0) {
-            r = chunk_get(s, txn, id, spare, &got);
-            store_txn_abort(txn);
-        }
-        if (r == 0 && got != expect)
-            r = -EIO;
+        int r = chunk_fetch(s, NULL, id, expect, spare);
         pthread_mutex_lock(&d->mu);
         if (r) {
-            rc = r == -ENOENT ? -EIO : r;
+            rc = r;
             break;
         }
         if (d->list_gen == list_gen) {

@@ -2192,18 +2192,16 @@ static int meta_change(struct tree *t, struct store_actor *a, const char *path,
         node_clear(&n);
         return finish(t, a, op, path, rc);
     }
-    node_clear(&n);
-    if (rc)
-        return finish(t, a, op, path, rc);
     /* An open document is held locked across the change: its commit (which
      * takes the doc's lock before its transaction) may otherwise read the
      * new time and put the write's time back over it (rsync sets the time
      * of a new, empty document whose release the kernel sends later). */
-    MDB_txn *txn;
-    d = NULL;
-    if (current_node(t, a, path, &n) == 0 && n.type == NODE_FILE)
+    if (rc == 0 && n.type == NODE_FILE)
         d = doc_find(t, n.id);
     node_clear(&n);
+    if (rc)
+        return finish(t, a, op, path, rc);
+    MDB_txn *txn;
     if (d)
         pthread_mutex_lock(&d->mu);
     rc = store_txn_begin(t->s, 0, &txn);

@@ -127,6 +127,11 @@ test_expect_success 'the copy holds nothing that was not in the original, and no
         cmp "$SCRATCH/save-$i" "$MNT2/$A/.versions/stream.txt/v$i.txt" || return 1
     done &&
     for f in "$MNT2/$A"/doc-*.bin; do
+        # a document the backup caught between its creation and its first
+        # close is in the copy as it was then: empty, with no version
+        if [ ! -s "$f" ] && [ -z "$(ls "$MNT2/$A/.versions/${f##*/}")" ]; then
+            continue
+        fi
         cmp "$SCRATCH/${f##*/}" "$f" || return 1
     done
 '

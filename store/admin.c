@@ -115,7 +115,8 @@ int admin_retract_decide(struct store *s, const struct store_actor *actor, uint6
         r.state = approve ? RETRACT_APPROVED : RETRACT_REJECTED;
         free(r.decider);
         free(r.decision_reason);
-        r.decider = strdup(actor->user);
+        struct store_actor named;
+        r.decider = strdup(store_actor_named(actor, &named)->user);
         r.decision_reason = strdup(reason);
         r.decider_uid = actor->uid;
         r.decided_sec = now_sec();

@@ -41,6 +41,7 @@ int doc_meta_add(struct doc *d, const struct doc_meta *m, const char *op,
     snprintf(l->detail, sizeof l->detail, "%s", detail);
     l->path = p;
     l->actor = *actor;
+    store_actor_name(&l->actor);
     if (m->mode_set) {
         d->meta.mode_set = 1;
         d->meta.mode = m->mode & 07777;
@@ -899,8 +900,10 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         v.nsec = (uint32_t)now.tv_nsec;
         v.uid = actor->uid;
         v.pid = actor->pid;
-        v.user = strdup(actor->user);
-        v.process = strdup(actor->process);
+        struct store_actor named;
+        const struct store_actor *na = store_actor_named(actor, &named);
+        v.user = strdup(na->user);
+        v.process = strdup(na->process);
         v.mode = n.mode;
         if (!v.user || !v.process)
             rc = -ENOMEM;

@@ -62,6 +62,8 @@ int log_append(struct store *s, MDB_txn *txn, const struct store_actor *actor,
                const char *op, const char *path, uint32_t version, int result,
                const char *detail)
 {
+    struct store_actor named;
+    actor = store_actor_named(actor, &named);
     uint64_t seq;
     uint8_t prev[LOG_MAC_BYTES];
     int rc = log_head(s, txn, &seq, prev);

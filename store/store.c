@@ -40,25 +40,44 @@ void store_actor_fill(struct store_actor *a, uint32_t uid, uint32_t gid, uint32_
     a->gid = gid;
     a->pid = pid;
     a->ngroups = -1;
+}
+
+void store_actor_name(struct store_actor *a)
+{
+    if (a->named)
+        return;
     struct passwd pw, *res = NULL;
     char buf[1024];
-    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
+    if (getpwuid_r(a->uid, &pw, buf, sizeof buf, &res) == 0 && res)
         snprintf(a->user, sizeof a->user, "%s", res->pw_name);
     else
-        snprintf(a->user, sizeof a->user, "%u", uid);
+        snprintf(a->user, sizeof a->user, "%u", a->uid);
+    a->process[0] = '\0';
     char path[64];
-    snprintf(path, sizeof path, "/proc/%u/comm", pid);
+    snprintf(path, sizeof path, "/proc/%u/comm", a->pid);
     FILE *f = fopen(path, "re");
     if (f) {
         if (fgets(a->process, sizeof a->process, f))
             a->process[strcspn(a->process, "\n")] = '\0';
         fclose(f);
     }
+    a->named = 1;
+}
+
+const struct store_actor *store_actor_named(const struct store_actor *a,
+                                            struct store_actor *tmp)
+{
+    if (a->named)
+        return a;
+    *tmp = *a;
+    store_actor_name(tmp);
+    return tmp;
 }
 
 void store_actor_self(struct store_actor *a)
 {
     store_actor_fill(a, (uint32_t)getuid(), (uint32_t)getgid(), (uint32_t)getpid());
+    store_actor_name(a);
 }
 
 int store_mdb_err(int rc)

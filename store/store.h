@@ -47,14 +47,25 @@ struct store_actor {
     uint32_t uid;
     uint32_t gid;
     uint32_t pid;
+    /* Looked up only when a record needs them (store_actor_name): most
+     * requests (lookups, attributes, reads and writes) record nothing. */
+    int named;                       /* user and process filled in */
     char user[STORE_USER_MAX];       /* user name, or the uid in decimal */
     char process[STORE_PROCESS_MAX]; /* process name (comm), or "" */
     int ngroups;                     /* -1: not looked up yet */
     gid_t groups[STORE_GROUPS_MAX];
 };
 
-/* Fills user from uid (getpwuid_r) and process from /proc/PID/comm. */
+/* Sets the ids; user and process are left for store_actor_name. */
 void store_actor_fill(struct store_actor *a, uint32_t uid, uint32_t gid, uint32_t pid);
+/* Fills user from uid (getpwuid_r) and process from /proc/PID/comm, once.
+ * Called before an actor is kept beyond its request (an open handle, a
+ * pending metadata change), so that a process gone by then keeps its name. */
+void store_actor_name(struct store_actor *a);
+/* a, when named; else *tmp, a named copy of a.  For code that records the
+ * actor through a const pointer. */
+const struct store_actor *store_actor_named(const struct store_actor *a,
+                                            struct store_actor *tmp);
 /* The calling process itself (for the command-line tools). */
 void store_actor_self(struct store_actor *a);
 

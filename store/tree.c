@@ -173,6 +173,7 @@ static int withdraw_if_same_process(struct tree *t, MDB_txn *txn, struct store_a
         r.state = RETRACT_WITHDRAWN;
         free(r.decider);
         free(r.decision_reason);
+        store_actor_name(a);
         r.decider = strdup(a->user);
         r.decision_reason = strdup("re-created at once by the process that removed it");
         r.decider_uid = a->uid;
@@ -1276,6 +1277,7 @@ static int handle_new(struct tree *t, struct store_actor *a, const char *path,
     }
     h->node = node;
     h->flags = flags;
+    store_actor_name(a);
     h->actor = *a;
     *out = h;
     return 0;
@@ -1421,6 +1423,7 @@ int tree_open(struct tree *t, struct store_actor *a, const char *path, int flags
             h->version_file = 1;
             h->node = r.node.id;
             h->flags = flags;
+            store_actor_name(a);
             h->actor = *a;
             h->path = strdup(rel(path));
             *out = h;
@@ -1582,6 +1585,7 @@ static int request_retraction(struct tree *t, MDB_txn *txn, struct store_actor *
     r.path = (char *)path;
     r.uid = a->uid;
     r.pid = a->pid;
+    store_actor_name(a);
     r.user = a->user;
     r.process = a->process;
     int64_t sec;
@@ -1743,6 +1747,7 @@ static int content_into(struct tree *t, MDB_txn *txn, struct store_actor *a,
         v.nsec = nsec;
         v.uid = a->uid;
         v.pid = a->pid;
+        store_actor_name(a);
         v.user = a->user;
         v.process = a->process;
         v.mode = src->mode;

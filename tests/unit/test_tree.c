@@ -808,6 +808,67 @@ START_TEST(test_tree_saves_and_reads_are_logged)
 }
 END_TEST
 
+struct named_entries {
+    int count, named;
+    char user[64], process[32];
+};
+
+static int check_names(const struct log_entry *e, void *arg)
+{
+    struct named_entries *c = arg;
+    c->count++;
+    if (strcmp(e->user, c->user) == 0 && strcmp(e->process, c->process) == 0)
+        c->named++;
+    return 0;
+}
+
+/* The user and process names of a request are looked up only when
+ * something records them, and then every record carries them: log
+ * entries, versions, metadata changes that wait for the close. */
+START_TEST(test_tree_records_name_the_actor)
+{
+    struct store_actor self;
+    store_actor_self(&self); /* the names as the command-line tools take them */
+    struct store_actor a;
+    store_actor_fill(&a, 0, 0, (uint32_t)getpid());
+    ck_assert_int_eq(a.named, 0);
+    ck_assert_int_eq(tree_mkdir(tr, &a, "/case", 0770), 0);
+    struct tree_attr at;
+    struct store_actor look;
+    store_actor_fill(&look, 0, 0, (uint32_t)getpid());
+    ck_assert_int_eq(tree_getattr(tr, &look, "/case", NULL, &at), 0);
+    ck_assert_int_eq(look.named, 0); /* a lookup records nothing */
+    struct store_actor w;
+    store_actor_fill(&w, 0, 0, (uint32_t)getpid());
+    struct tree_handle *h = NULL;
+    ck_assert_int_eq(tree_create(tr, &w, "/case/doc.txt", 0640, O_WRONLY | O_CREAT, &h), 0);
+    write_all(h, V1, sizeof V1 - 1);
+    struct store_actor c;
+    store_actor_fill(&c, 0, 0, (uint32_t)getpid());
+    ck_assert_int_eq(tree_chmod(tr, &c, "/case/doc.txt", 0600), 0); /* waits for the close */
+    ck_assert_int_eq(tree_release(tr, h), 0);
+    struct named_entries e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.user, sizeof e.user, "%s", self.user);
+    snprintf(e.process, sizeof e.process, "%s", self.process);
+    ck_assert_str_ne(e.user, "");
+    ck_assert_str_ne(e.process, "");
+    walk_log(check_names, &e);
+    ck_assert_int_ge(e.count, 4); /* mkdir, create, chmod, version */
+    ck_assert_int_eq(e.named, e.count);
+    struct node n = find("/case/doc.txt");
+    MDB_txn *txn;
+    struct version ver;
+    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
+    ck_assert_int_eq(version_get(ts.s, txn, n.id, 1, &ver), 0);
+    store_txn_abort(txn);
+    ck_assert_str_eq(ver.user, self.user);
+    ck_assert_str_eq(ver.process, self.process);
+    version_clear(&ver);
+    node_clear(&n);
+}
+END_TEST
+
 START_TEST(test_tree_tampered_read_is_eio_and_logged)
 {
     ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0770), 0);
@@ -1025,6 +1086,7 @@ START_TEST(test_tree_no_plaintext_in_store_files)
                                           "Content-Marker-Q9", "Reason-Marker-Z7",
                                           "User-Marker-K3"};
     struct store_actor a = root;
+    store_actor_name(&a);
     snprintf(a.user, sizeof a.user, "%s", markers[4]);
     ck_assert_int_eq(tree_mkdir(tr, &a, "/Case-Marker-4711", 0770), 0);
     char content[256];
@@ -1061,6 +1123,7 @@ Suite *tree_suite(void)
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
     tcase_add_test(tc, test_tree_three_saves_three_versions);
+    tcase_add_test(tc, test_tree_records_name_the_actor);
     tcase_add_test(tc, test_tree_metadata_of_open_document_commits_with_it);
     tcase_add_test(tc, test_tree_metadata_by_other_process_commits_at_once);
     tcase_add_test(tc, test_tree_versions_are_read_only);

@@ -3,7 +3,7 @@
 # pass-through (bench/passthrough.c, the FUSE floor) and gocryptfs, on the
 # same disk in one run.  See bench/README.md for how to read the table.
 #
-#   BENCH_RUNS=3 BENCH_DIR=/var/tmp/casefs-bench bash bench/run.sh [WORKLOAD...]
+#   BENCH_RUNS=5 BENCH_DIR=/var/tmp/casefs-bench bash bench/run.sh [WORKLOAD...]
 #
 # Workloads (all by default, in this order):
 #   write   1 GiB of random data, dd bs=1M conv=fsync          (BENCH_MB)
@@ -23,7 +23,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-5}
 MB=${BENCH_MB:-1024}
 NOTES=${BENCH_NOTES:-2000}
 DIR=${BENCH_DIR:-/var/tmp/casefs-bench}
@@ -318,30 +318,36 @@ bytes_of() {
 declare -A SEC RSS EXTRA
 declare -A SKIP
 for w in $WORKLOADS; do
-    for s in $SYSTEMS; do
-        # The FUSE floor keeps a descriptor open for every inode the kernel
-        # knows; 100,000 documents need more than most limits allow.
-        if [ "$w" = lat100k ] && [ "$s" = fuse ] && [ "$(ulimit -Hn)" -lt 150000 ]; then
-            SKIP[$w,$s]="not run: the pass-through needs a descriptor per inode, open files limit $(ulimit -Hn)"
-            continue
-        fi
-        times=() peaks=() extras=()
-        for _ in $(seq "$RUNS"); do
+    # The runs go round the systems (run 1 of each, then run 2 of each...):
+    # a slow spell of the machine then falls on every system alike.
+    declare -A TIMES=() PEAKS=() EXTRAS=()
+    for _ in $(seq "$RUNS"); do
+        for s in $SYSTEMS; do
+            # The FUSE floor keeps a descriptor open for every inode the kernel
+            # knows; 100,000 documents need more than most limits allow.
+            if [ "$w" = lat100k ] && [ "$s" = fuse ] && [ "$(ulimit -Hn)" -lt 150000 ]; then
+                SKIP[$w,$s]="not run: the pass-through needs a descriptor per inode, open files limit $(ulimit -Hn)"
+                continue
+            fi
             read -r t p x <<<"$("w_$w" "$s")"
-            times+=("$t")
-            peaks+=("$p")
-            extras+=("${x:-}")
+            TIMES[$s]+="$t "
+            PEAKS[$s]+="$p "
+            EXTRAS[$s]+="${x:-} "
         done
+    done
+    for s in $SYSTEMS; do
+        [ -n "${SKIP[$w,$s]:-}" ] && continue
         # each extra figure (key=value): its median over the runs
-        EXTRA[$w,$s]=$(printf '%s\n' "${extras[@]}" | tr ' ' '\n' | { grep = || true; } |
+        EXTRA[$w,$s]=$(printf '%s\n' ${EXTRAS[$s]} | { grep = || true; } |
             awk -F= '{ v[$1] = v[$1] " " $2 } END { for (k in v) print k v[k] }' | sort |
             while read -r k vals; do
                 printf '%s=%s ' "$k" "$(printf '%s\n' $vals | median)"
             done)
-        SEC[$w,$s]=$(printf '%s\n' "${times[@]}" | median)
-        RSS[$w,$s]=$(printf '%s\n' "${peaks[@]}" | sort -g | tail -n 1)
-        echo "  $w on $s: ${SEC[$w,$s]} s (runs: ${times[*]}) ${EXTRA[$w,$s]}" >&2
+        SEC[$w,$s]=$(printf '%s\n' ${TIMES[$s]} | median)
+        RSS[$w,$s]=$(printf '%s\n' ${PEAKS[$s]} | sort -g | tail -n 1)
+        echo "  $w on $s: ${SEC[$w,$s]} s (runs: ${TIMES[$s]% }) ${EXTRA[$w,$s]}" >&2
     done
+    unset TIMES PEAKS EXTRAS
 done
 for s in $SYSTEMS; do teardown "$s"; done
 

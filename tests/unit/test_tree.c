@@ -110,6 +110,19 @@ static struct node find(const char *path)
     return n;
 }
 
+/* Version `number` of the document at path, as stored. */
+static struct version stored_version(const char *path, uint32_t number)
+{
+    struct node n = find(path);
+    MDB_txn *txn;
+    struct version ver;
+    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
+    ck_assert_int_eq(version_get(ts.s, txn, n.id, number, &ver), 0);
+    store_txn_abort(txn);
+    node_clear(&n);
+    return ver;
+}
+
 static uint32_t version_of(const char *path)
 {
     struct node n = find(path);
@@ -856,16 +869,10 @@ START_TEST(test_tree_records_name_the_actor)
     walk_log(check_names, &e);
     ck_assert_int_ge(e.count, 4); /* mkdir, create, chmod, version */
     ck_assert_int_eq(e.named, e.count);
-    struct node n = find("/case/doc.txt");
-    MDB_txn *txn;
-    struct version ver;
-    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
-    ck_assert_int_eq(version_get(ts.s, txn, n.id, 1, &ver), 0);
-    store_txn_abort(txn);
+    struct version ver = stored_version("/case/doc.txt", 1);
     ck_assert_str_eq(ver.user, self.user);
     ck_assert_str_eq(ver.process, self.process);
     version_clear(&ver);
-    node_clear(&n);
 }
 END_TEST
 
@@ -873,17 +880,11 @@ START_TEST(test_tree_tampered_read_is_eio_and_logged)
 {
     ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0770), 0);
     save(&root, "/case/doc.txt", V1, sizeof V1 - 1, 1);
-    struct node n = find("/case/doc.txt");
-    MDB_txn *txn;
-    struct version ver;
-    ck_assert_int_eq(store_txn_begin(ts.s, 1, &txn), 0);
-    ck_assert_int_eq(version_get(ts.s, txn, n.id, 1, &ver), 0);
-    store_txn_abort(txn);
+    struct version ver = stored_version("/case/doc.txt", 1);
     ck_assert_int_eq(raw_flip(ts.s, STORE_DB_CHUNKS, ver.chunks[0].id, CHUNK_ID_BYTES,
                               KEYS_NONCE_BYTES + 1, 4),
                      0);
     version_clear(&ver);
-    node_clear(&n);
     struct tree_handle *h = NULL;
     ck_assert_int_eq(tree_open(tr, &root, "/case/doc.txt", O_RDONLY, &h), 0);
     char buf[128];

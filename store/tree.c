@@ -215,14 +215,14 @@ static void meta_overlay(struct tree *t, struct node *n)
 {
     if (n->type != NODE_FILE)
         return;
-    pthread_mutex_lock(&t->mu);
+    pthread_mutex_lock(&t->open_mu);
     for (struct tree_open *o = t->open; o; o = o->next) {
         if (o->doc->node == n->id) {
             doc_meta_apply(o->doc, n);
             break;
         }
     }
-    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_unlock(&t->open_mu);
 }
 
 static int resolve(struct tree *t, MDB_txn *txn, struct store_actor *a, const char *path,
@@ -560,6 +560,7 @@ int tree_new(struct store *s, struct tree **out)
         return -ENOMEM;
     t->s = s;
     pthread_mutex_init(&t->mu, NULL);
+    pthread_mutex_init(&t->open_mu, NULL);
     /* Writers first: a stream of opens must not keep a save waiting. */
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
@@ -594,6 +595,7 @@ void tree_free(struct tree *t)
         free(o);
     }
     pthread_mutex_destroy(&t->mu);
+    pthread_mutex_destroy(&t->open_mu);
     pthread_rwlock_destroy(&t->inode_lock);
     free(t->fwd.slot);
     free(t->inc.slot);
@@ -796,7 +798,9 @@ static void orphan_locked(struct tree *t, uint64_t node)
         if ((*p)->doc->node == node) {
             struct tree_open *o = *p;
             struct doc *d = o->doc;
+            pthread_mutex_lock(&t->open_mu);
             *p = o->next;
+            pthread_mutex_unlock(&t->open_mu);
             free(o);
             d->orphaned = 1;
             d->kernel_ino = old_ino;
@@ -835,8 +839,10 @@ static int doc_acquire(struct tree *t, uint64_t node, struct doc **out)
         return rc;
     }
     o->doc->refs = 1;
+    pthread_mutex_lock(&t->open_mu);
     o->next = t->open;
     t->open = o;
+    pthread_mutex_unlock(&t->open_mu);
     *out = o->doc;
     pthread_mutex_unlock(&t->mu);
     return 0;
@@ -923,7 +929,9 @@ static int doc_put(struct tree *t, struct doc *d, const struct store_actor *acto
     for (struct tree_open **p = &t->open; *p; p = &(*p)->next) {
         if ((*p)->doc == d) {
             struct tree_open *o = *p;
+            pthread_mutex_lock(&t->open_mu);
             *p = o->next;
+            pthread_mutex_unlock(&t->open_mu);
             free(o);
             break;
         }
@@ -2026,7 +2034,9 @@ static void docs_follow_rename(struct tree *t, struct store_actor *a, uint64_t t
     for (struct tree_open *o = t->open; from && o; o = o->next) {
         if (o->doc->node == from) {
             moved = o->doc;
+            pthread_mutex_lock(&t->open_mu);
             moved->node = to;
+            pthread_mutex_unlock(&t->open_mu);
             moved->refs++;
             break;
         }

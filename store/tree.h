@@ -46,6 +46,11 @@ struct tree_idmap {
 struct tree {
     struct store *s;
     pthread_mutex_t mu; /* guards the open-document table */
+    /* Also held (inside mu) while the table's links or a doc's node
+     * change: meta_overlay walks the table under this lock alone, as it
+     * runs inside write transactions, and mu may be held by a thread that
+     * waits for LMDB's writer lock (a doc committed at its last reference). */
+    pthread_mutex_t open_mu;
     struct tree_open *open;
     /* Bumped each time a doc leaves the table after its last commit: a
      * reader that took its snapshot before may hold a stale size. */

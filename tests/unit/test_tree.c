@@ -876,6 +876,61 @@ START_TEST(test_tree_records_name_the_actor)
 }
 END_TEST
 
+/* A document created and closed without a write is committed at its last
+ * reference, while the open-document table is held; meanwhile opens by
+ * another thread resolve their path inside a write transaction, showing
+ * pending metadata of open documents.  Neither may wait for the other. */
+struct touch_loop {
+    int n;
+    int rc;
+};
+
+static void *touch_thread(void *arg)
+{
+    struct touch_loop *l = arg;
+    struct store_actor a;
+    store_actor_fill(&a, 0, 0, (uint32_t)getpid());
+    for (int i = 0; i < l->n && l->rc == 0; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/case/touched-%04d.txt", i);
+        struct tree_handle *h = NULL;
+        l->rc = tree_create(tr, &a, path, 0640, O_WRONLY | O_CREAT, &h);
+        if (l->rc == 0)
+            l->rc = tree_release(tr, h);
+    }
+    return NULL;
+}
+
+static void *open_thread(void *arg)
+{
+    struct touch_loop *l = arg;
+    struct store_actor a;
+    store_actor_fill(&a, 0, 0, (uint32_t)getpid());
+    for (int i = 0; i < l->n && l->rc == 0; i++) {
+        struct tree_handle *h = NULL;
+        l->rc = tree_open(tr, &a, "/case/doc.txt", O_RDONLY, &h);
+        if (l->rc == 0)
+            l->rc = tree_release(tr, h);
+    }
+    return NULL;
+}
+
+START_TEST(test_tree_empty_creates_and_opens_at_once)
+{
+    ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0770), 0);
+    save(&root, "/case/doc.txt", V1, sizeof V1 - 1, 1);
+    struct touch_loop a = {400, 0}, b = {1200, 0};
+    pthread_t ta, tb;
+    ck_assert_int_eq(pthread_create(&ta, NULL, touch_thread, &a), 0);
+    ck_assert_int_eq(pthread_create(&tb, NULL, open_thread, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    ck_assert_int_eq(a.rc, 0);
+    ck_assert_int_eq(b.rc, 0);
+    ck_assert_uint_eq(version_of("/case/touched-0399.txt"), 1); /* empty, committed */
+}
+END_TEST
+
 START_TEST(test_tree_tampered_read_is_eio_and_logged)
 {
     ck_assert_int_eq(tree_mkdir(tr, &root, "/case", 0770), 0);
@@ -1125,6 +1180,7 @@ Suite *tree_suite(void)
     tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
     tcase_add_test(tc, test_tree_three_saves_three_versions);
     tcase_add_test(tc, test_tree_records_name_the_actor);
+    tcase_add_test(tc, test_tree_empty_creates_and_opens_at_once);
     tcase_add_test(tc, test_tree_metadata_of_open_document_commits_with_it);
     tcase_add_test(tc, test_tree_metadata_by_other_process_commits_at_once);
     tcase_add_test(tc, test_tree_versions_are_read_only);

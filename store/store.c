@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "store/codec.h"
+#include "store/durable.h"
 #include "store/log.h"
 #include "store/node.h"
 
@@ -99,18 +100,49 @@ int store_mdb_err(int rc)
     }
 }
 
+/* Before LMDB reads the data file: a power loss may have left its newest
+ * meta page ahead of what reached the disk (store/durable.h). */
+static int env_recover(const char *dir)
+{
+    char boot[DURABLE_BOOT_BYTES];
+    uint64_t from, to;
+    int rc = durable_boot_id(boot);
+    if (rc == 0)
+        rc = durable_recover(dir, boot, &from, &to);
+    if (rc == -EROFS)
+        fprintf(stderr,
+                "casefs: %s: the machine stopped before the store's last changes "
+                "reached the disk; open it once with write access to set it back to "
+                "its last durable point\n",
+                dir);
+    if (rc)
+        return rc == -EPROTO ? -EPROTO : -EIO;
+    if (from != to)
+        fprintf(stderr,
+                "casefs: %s: the machine stopped before transactions %llu to %llu "
+                "reached the disk; the store is back at transaction %llu, whole, "
+                "and its log says so\n",
+                dir, (unsigned long long)to + 1, (unsigned long long)from,
+                (unsigned long long)to);
+    return 0;
+}
+
 static int env_open(const char *dir, unsigned flags, MDB_env **out)
 {
+    int rc = env_recover(dir);
+    if (rc)
+        return rc;
     MDB_env *env;
-    int rc = mdb_env_create(&env);
+    rc = mdb_env_create(&env);
     if (rc)
         return store_mdb_err(rc);
     mdb_env_set_maxdbs(env, STORE_DB_COUNT + 4);
     mdb_env_set_mapsize(env, STORE_MAP_SIZE);
     mdb_env_set_maxreaders(env, 256);
-    unsigned envflags = MDB_NOTLS | MDB_NOMETASYNC;
+    /* Writable: commits are not flushed; store_sync makes them durable. */
+    unsigned envflags = MDB_NOTLS | MDB_NOMETASYNC | MDB_NOSYNC;
     if (flags & STORE_OPEN_RDONLY)
-        envflags |= MDB_RDONLY;
+        envflags = MDB_NOTLS | MDB_RDONLY;
     rc = mdb_env_open(env, dir, envflags, 0600);
     if (rc) {
         mdb_env_close(env);
@@ -157,7 +189,8 @@ int store_probe(const char *dir, uint32_t *found)
                 uint32_t ver = codec_be32_get(v.mv_data);
                 if (found)
                     *found = ver;
-                rc = ver == STORE_FORMAT_VERSION ? 0 : -EPROTO;
+                rc = ver >= STORE_FORMAT_OLDEST && ver <= STORE_FORMAT_VERSION ? 0
+                                                                               : -EPROTO;
             }
         } else {
             rc = -EIO;
@@ -229,6 +262,70 @@ static void map_find(struct store *s)
     fclose(f);
 }
 
+static int sync_point(struct store *s);
+
+/* Writable stores: no commit before the first durable point and its pin. */
+static int durable_start(struct store *s)
+{
+    MDB_stat st;
+    if (mdb_env_get_fd(s->env, &s->datafd) || mdb_env_stat(s->env, &st))
+        return -EIO;
+    s->psize = st.ms_psize;
+    int rc = durable_boot_id(s->boot);
+    if (rc)
+        return -EIO;
+    s->durable_fd = durable_open(s->dir, 1);
+    if (s->durable_fd < 0)
+        return s->durable_fd;
+    s->writable = 1;
+    pthread_mutex_lock(&s->sync_mu);
+    rc = sync_point(s);
+    pthread_mutex_unlock(&s->sync_mu);
+    return rc;
+}
+
+/* A recovery's notice of undone transactions, in the log (durable.h). */
+static int log_undone(void *arg, uint64_t from, uint64_t to)
+{
+    struct store *s = arg;
+    struct store_actor me;
+    store_actor_self(&me);
+    char detail[160];
+    snprintf(detail, sizeof detail,
+             "power loss: transactions %llu to %llu had not reached the disk and are "
+             "undone; the store is as of transaction %llu",
+             (unsigned long long)to + 1, (unsigned long long)from, (unsigned long long)to);
+    return log_append_alone(s, &me, "recover", "", 0, 0, detail);
+}
+
+/* Format 1 had no durable file: the first writable open adds it (done by
+ * durable_start) and records format 2. */
+static int format_upgrade(struct store *s)
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(META_FORMAT), (void *)META_FORMAT}, v;
+    rc = store_mdb_err(mdb_get(txn, s->dbi[STORE_DB_META], &k, &v));
+    if (rc == 0 && v.mv_size == 4 && codec_be32_get(v.mv_data) < STORE_FORMAT_VERSION) {
+        uint8_t fmt[4];
+        codec_be32_put(fmt, STORE_FORMAT_VERSION);
+        v.mv_size = 4;
+        v.mv_data = fmt;
+        rc = store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0));
+        struct store_actor me;
+        store_actor_self(&me);
+        if (rc == 0)
+            rc = log_append(s, txn, &me, "upgrade", "", 0, 0,
+                            "store format 1 to 2: durable points");
+        if (rc == 0)
+            return store_txn_commit(s, txn);
+    }
+    store_txn_abort(txn);
+    return rc;
+}
+
 static int store_open_env(const char *dir, struct keys *keys, unsigned flags, int create,
                           struct store **out)
 {
@@ -238,8 +335,13 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
         return -ENOMEM;
     }
     s->keys = keys;
+    s->durable_fd = -1;
+    s->datafd = -1;
+    pthread_mutex_init(&s->sync_mu, NULL);
     s->dir = strdup(dir);
     int rc = s->dir ? env_open(dir, flags, &s->env) : -ENOMEM;
+    if (rc == 0 && !(flags & STORE_OPEN_RDONLY))
+        rc = durable_start(s);
     if (rc) {
         store_close(s);
         return rc;
@@ -255,6 +357,16 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     if (rc) {
         store_close(s);
         return rc == MDB_NOTFOUND ? -EIO : store_mdb_err(rc);
+    }
+    if (s->writable && !create) {
+        uint64_t from, to;
+        rc = format_upgrade(s);
+        if (rc == 0)
+            rc = durable_notice_take(s->durable_fd, &from, &to, log_undone, s);
+        if (rc) {
+            store_close(s);
+            return rc;
+        }
     }
     map_find(s);
     *out = s;
@@ -351,17 +463,90 @@ void store_close(struct store *s)
     if (!s)
         return;
     if (s->env) {
-        mdb_env_sync(s->env, 1);
+        if (s->writable && store_sync(s) != 0)
+            fprintf(stderr, "casefs: %s: the last changes could not be flushed to disk\n",
+                    s->dir);
+        if (s->pin)
+            mdb_txn_abort(s->pin);
         mdb_env_close(s->env);
     }
+    if (s->durable_fd >= 0)
+        close(s->durable_fd);
+    pthread_mutex_destroy(&s->sync_mu);
     keys_free(s->keys);
     free(s->dir);
     free(s);
 }
 
+/* The caller holds sync_mu.  Takes LMDB's writer lock only to name the
+ * last committed transaction S, pin it and copy its meta page; the flush
+ * runs while others commit.  S's pages and meta page were written before S
+ * was the last commit, so the flush makes S durable; the pin keeps LMDB
+ * from reusing any page of S (or of a later snapshot) until the next
+ * durable point is recorded. */
+static int sync_point(struct store *s)
+{
+    struct durable_point p;
+    memset(&p, 0, sizeof p);
+    MDB_txn *w = NULL, *r = NULL;
+    int rc = store_mdb_err(mdb_txn_begin(s->env, NULL, 0, &w));
+    if (rc)
+        return rc;
+    p.txnid = mdb_txn_id(w) - 1;
+    rc = store_mdb_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r));
+    if (rc == 0 && mdb_txn_id(r) != p.txnid)
+        rc = -EIO;
+    if (rc == 0)
+        rc = durable_meta_read(s->datafd, s->psize, p.txnid, p.meta);
+    mdb_txn_abort(w);
+    struct stat st;
+    if (rc == 0 && mdb_env_sync(s->env, 1) != 0) {
+        s->failed = 1;
+        rc = -EIO;
+    }
+    if (rc == 0 && fstat(s->datafd, &st) != 0)
+        rc = -EIO;
+    if (rc == 0) {
+        p.ino = (uint64_t)st.st_ino;
+        memcpy(p.boot, s->boot, sizeof p.boot);
+        rc = durable_write(s->durable_fd, &p);
+        if (rc) {
+            s->failed = 1;
+            rc = -EIO;
+        }
+    }
+    if (rc) {
+        if (r)
+            mdb_txn_abort(r);
+        return rc == -EPROTO ? -EPROTO : rc;
+    }
+    if (s->pin)
+        mdb_txn_abort(s->pin);
+    s->pin = r;
+    __atomic_store_n(&s->durable_txnid, p.txnid, __ATOMIC_RELEASE);
+    return 0;
+}
+
 int store_sync(struct store *s)
 {
-    return mdb_env_sync(s->env, 1) ? -EIO : 0;
+    MDB_envinfo info;
+    if (!s->writable)
+        return 0;
+    if (mdb_env_info(s->env, &info) != 0)
+        return -EIO;
+    pthread_mutex_lock(&s->sync_mu);
+    int rc = s->failed                                         ? -EIO
+             : s->pin && s->durable_txnid >= info.me_last_txnid ? 0
+                                                                : sync_point(s);
+    pthread_mutex_unlock(&s->sync_mu);
+    return rc;
+}
+
+int store_sync_due(struct store *s)
+{
+    MDB_envinfo info;
+    return s->writable && !s->failed && mdb_env_info(s->env, &info) == 0 &&
+           info.me_last_txnid > __atomic_load_n(&s->durable_txnid, __ATOMIC_ACQUIRE);
 }
 
 void store_map_touched(struct store *s, uint64_t bytes)
@@ -403,6 +588,10 @@ static int disk_full_or(struct store *s, int rc)
 
 int store_txn_commit(struct store *s, MDB_txn *txn)
 {
+    if (s->failed) {
+        mdb_txn_abort(txn);
+        return -EIO;
+    }
     int rc = disk_full_or(s, store_mdb_err(mdb_txn_commit(txn)));
     if (rc == 0 && s->sync_each_commit)
         rc = store_sync(s);

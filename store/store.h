@@ -9,9 +9,16 @@
  * through LMDB write transactions; the audit log entry of a change is
  * appended in the same transaction (see log.h), so there is never a change
  * without its entry.  The environment is opened with MDB_NOTLS (FUSE worker
- * threads share it) and MDB_NOMETASYNC: each commit flushes its data pages,
- * so a crash at any point leaves the store consistent, and store_sync()
- * makes the last commit durable too.
+ * threads share it).
+ *
+ * Durability (DESIGN.md): a writable store commits without flushing
+ * (MDB_NOSYNC): a commit is in the kernel's page cache when it returns, so
+ * it survives a crash of the process.  store_sync() makes every commit so
+ * far durable with one flush of the data file and records that durable
+ * point (store/durable.h), which is what lets a power loss take the store
+ * back to its last durable point, whole: the mount calls it for fsync and
+ * within a second of any commit, store_close() at the end.  -o sync=close
+ * calls it after every commit.
  *
  * Threads: a struct store may be used from many threads at once; LMDB
  * serialises write transactions.  Do not use it across fork().
@@ -20,14 +27,17 @@
 #define CASEFS_STORE_H
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "store/keys.h"
 
-/* The format version this code reads and writes (meta key "format"). */
-#define STORE_FORMAT_VERSION 1u
+/* The format version this code writes (meta key "format"), and the oldest
+ * it reads: a format 1 store becomes format 2 at its first writable open. */
+#define STORE_FORMAT_VERSION 2u
+#define STORE_FORMAT_OLDEST 1u
 /* LMDB map size: the address space reserved, not disk used. */
 #define STORE_MAP_SIZE ((size_t)1 << 40)
 /* Argon2id limits for new stores: libsodium's "interactive" set (64 MiB). */
@@ -86,7 +96,17 @@ struct store {
     MDB_dbi dbi[STORE_DB_COUNT];
     struct keys *keys; /* owned */
     char *dir;
-    int sync_each_commit; /* -o sync=close: fsync after every commit */
+    int sync_each_commit; /* -o sync=close: store_sync after every commit */
+    /* Durable points (writable stores only). */
+    pthread_mutex_t sync_mu; /* one store_sync at a time */
+    int writable;
+    int datafd;              /* LMDB's fd of data.mdb */
+    int durable_fd;          /* the durable file (store/durable.h) */
+    size_t psize;            /* LMDB's page size */
+    char boot[40];           /* this boot's id (durable.h) */
+    MDB_txn *pin;            /* read transaction on the last durable point */
+    uint64_t durable_txnid;  /* the last durable point */
+    int failed;              /* a flush failed: nothing more is committed */
     uint64_t map_touched; /* bytes read through the map since the last release */
     void *map_addr;       /* LMDB's map of data.mdb (NULL: not found) */
     size_t map_len;
@@ -119,8 +139,14 @@ int store_open(const char *dir, struct keys *keys, unsigned flags, struct store 
 /* Flushes, closes the environment, wipes the keys.  NULL is fine. */
 void store_close(struct store *s);
 
-/* Forces committed transactions to disk (fsync). 0 or -EIO. */
+/* Makes every transaction committed so far durable (a flush of the data
+ * file, then a record of the durable point), and moves the pin to it.
+ * Returns at once when another call already did.  0; -EIO when a flush
+ * failed: the store then refuses every later commit with -EIO (the kernel
+ * may have dropped what it could not write), and must be reopened. */
 int store_sync(struct store *s);
+/* Whether a commit happened since the last durable point (cheap). */
+int store_sync_due(struct store *s);
 
 /* Notes that about `bytes` of the database were read through LMDB's memory
  * map (chunks read, pages copied by a large write).  Every STORE_MAP_RELEASE

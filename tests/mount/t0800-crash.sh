@@ -63,9 +63,76 @@ crash_while_writing () {
     fusermount3 -u -z "$MNT" && ! is_mounted "$MNT" && wait_daemon_gone
 }
 
+# durable_txnid: the LMDB transaction the store's durable file records as
+# its last durable point (store/FORMAT.md, "durable").
+cat >"$SCRATCH/durable.py" <<'EOF'
+import hashlib, struct, sys
+
+def durable_txnid(path):
+    data = open(path, "rb").read()
+    best = None
+    for i in range(2):
+        s = data[i * 512:(i + 1) * 512]
+        if len(s) < 512 or s[:8] != b"cfdurbl1":
+            continue
+        used = 8 + 5 * 8 + 40 + 136
+        if hashlib.blake2b(s[:used], digest_size=32).digest() != s[used:used + 32]:
+            continue
+        seq, txnid = struct.unpack(">QQ", s[8:24])
+        if best is None or seq > best[0]:
+            best = (seq, txnid)
+    return best[1] if best else -1
+
+if __name__ == "__main__":
+    print(durable_txnid(sys.argv[1]))
+EOF
+durable_txnid () {
+    python3 "$SCRATCH/durable.py" "$STORE/durable"
+}
+
+# last_txnid: LMDB's last committed transaction.
+last_txnid () {
+    mdb_stat -e "$STORE" | sed -n 's/^ *Last transaction ID: //p'
+}
+
+# fsync.py FILE STORE: saves FILE with fsync and prints the durable point
+# read at once after the fsync, then LMDB's last transaction.
+cat >"$SCRATCH/fsync.py" <<'EOF'
+import os, subprocess, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from durable import durable_txnid
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"made durable by fsync\n")
+os.fsync(fd)
+d = durable_txnid(os.path.join(sys.argv[2], "durable"))
+out = subprocess.run(["mdb_stat", "-e", sys.argv[2]], capture_output=True, text=True).stdout
+last = [l.split(":")[1].strip() for l in out.splitlines() if "Last transaction ID" in l][0]
+os.close(fd)
+print(d, last)
+EOF
+
 test_expect_success 'set-up: a case' '
     mkdir "$MNT/$C" &&
     echo "before the crash" >"$MNT/$C/before.txt"
+'
+
+test_expect_success 'a close reaches the disk within a second' '
+    for i in 1 2 3; do
+        echo "note $i" >"$MNT/$C/within-$i.txt" &&
+        t=$(last_txnid) &&
+        sleep 1 &&
+        d=$(durable_txnid) &&
+        say "after save $i: last transaction $t, durable $d" &&
+        test "$d" -ge "$t" || return 1
+    done
+'
+
+test_expect_success 'fsync returns once its version is durable' '
+    python3 "$SCRATCH/fsync.py" "$MNT/$C/fsynced.txt" "$STORE" >"$TMP/out" &&
+    read -r d t <"$TMP/out" &&
+    say "right after fsync: durable $d, last transaction $t" &&
+    test "$d" -ge "$t" &&
+    test_eq "made durable by fsync" "$(cat "$MNT/$C/fsynced.txt")" "the content"
 '
 
 test_expect_success 'kill -9 of the daemon during a stream of saves to new documents' '

@@ -132,11 +132,17 @@ void tstore_open(struct tstore *t)
     snprintf(to, sizeof to, "%s/data.mdb", t->dir);
     int rc = copy_file(from, to);
     ck_assert_msg(rc == 0, "copying the template store: %s", strerror(-rc));
+    tstore_reopen(t);
+}
+
+void tstore_reopen(struct tstore *t)
+{
+    ck_assert_msg(t->s == NULL, "tstore_reopen of an open store");
     struct keys *k;
     ck_assert_int_eq(keys_new_random(&k), 0);
     memcpy(k, template_keys, sizeof *k);
-    rc = store_open(t->dir, k, 0, &t->s);
-    ck_assert_msg(rc == 0, "store_open of the copy: %s", strerror(-rc));
+    int rc = store_open(t->dir, k, 0, &t->s);
+    ck_assert_msg(rc == 0, "store_open of %s: %s", t->dir, strerror(-rc));
     store_actor_self(&t->actor);
 }
 

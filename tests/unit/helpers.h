@@ -46,6 +46,8 @@ void tstore_open(struct tstore *t);
 void tstore_close(struct tstore *t);
 /* Closes the store but keeps the directory (to look at its files). */
 void tstore_shut(struct tstore *t);
+/* Opens the shut store in t->dir again, with the template's keys. */
+void tstore_reopen(struct tstore *t);
 
 /* Makes a fresh temporary directory into buf: inside the template's
  * /tmp/casefs-unit-XXXXXX once helpers_init ran (removed with it). */
@@ -78,6 +80,7 @@ void fill_random(uint8_t *p, size_t n, uint64_t seed);
 Suite *codec_suite(void);
 Suite *keys_suite(void);
 Suite *store_suite(void);
+Suite *durable_suite(void);
 Suite *node_suite(void);
 Suite *chunk_suite(void);
 Suite *version_suite(void);

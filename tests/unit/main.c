@@ -18,6 +18,7 @@ int main(void)
     SRunner *sr = srunner_create(codec_suite());
     srunner_add_suite(sr, keys_suite());
     srunner_add_suite(sr, store_suite());
+    srunner_add_suite(sr, durable_suite());
     srunner_add_suite(sr, node_suite());
     srunner_add_suite(sr, chunk_suite());
     srunner_add_suite(sr, version_suite());

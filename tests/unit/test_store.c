@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/chunk.h"
 #include "store/codec.h"
@@ -153,6 +154,56 @@ START_TEST(test_store_unknown_format)
     /* Back to the known version: accepted again. */
     set_format(t.dir, STORE_FORMAT_VERSION);
     ck_assert_int_eq(store_probe(t.dir, &found), 0);
+    tstore_close(&t);
+}
+END_TEST
+
+static int count_upgrades(const struct log_entry *e, void *arg)
+{
+    if (strcmp(e->op, "upgrade") == 0)
+        (*(int *)arg)++;
+    return 0;
+}
+
+/* A store of format 1 (no durable file) is read as it is, and becomes
+ * format 2 at its first writable open, with a log entry saying so. */
+START_TEST(test_store_format_1_is_upgraded)
+{
+    struct tstore t;
+    tstore_open(&t);
+    tstore_shut(&t);
+    set_format(t.dir, 1);
+    char durable[PATH_MAX + 16];
+    snprintf(durable, sizeof durable, "%s/durable", t.dir);
+    ck_assert_int_eq(unlink(durable), 0);
+    uint32_t found = 0;
+    ck_assert_int_eq(store_probe(t.dir, &found), 0);
+    ck_assert_uint_eq(found, 1);
+
+    struct keys *k;
+    ck_assert_int_eq(store_unlock(t.dir, TEST_PASS, strlen(TEST_PASS), &k), 0);
+    struct store *s;
+    ck_assert_int_eq(store_open(t.dir, k, STORE_OPEN_RDONLY, &s), 0);
+    store_close(s);
+    ck_assert_int_eq(store_probe(t.dir, &found), 0);
+    ck_assert_uint_eq(found, 1);
+    struct stat st;
+    ck_assert_int_ne(stat(durable, &st), 0);
+
+    for (int round = 0; round < 2; round++) {
+        tstore_reopen(&t);
+        ck_assert_int_eq(store_probe(t.dir, &found), 0);
+        ck_assert_uint_eq(found, 2);
+        ck_assert_int_eq(stat(durable, &st), 0);
+        MDB_txn *txn;
+        ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+        int n = 0;
+        uint64_t bad = 0;
+        ck_assert_int_eq(log_each(t.s, txn, count_upgrades, &n, &bad), 0);
+        store_txn_abort(txn);
+        ck_assert_int_eq(n, 1); /* once, not at every open */
+        tstore_shut(&t);
+    }
     tstore_close(&t);
 }
 END_TEST
@@ -372,6 +423,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_store_create_empty_passphrase);
     tcase_add_test(tc, test_store_probe_missing);
     tcase_add_test(tc, test_store_unknown_format);
+    tcase_add_test(tc, test_store_format_1_is_upgraded);
     tcase_add_test(tc, test_store_wrong_passphrase);
     tcase_add_test(tc, test_store_open_rdonly);
     suite_add_tcase(s, tc);

@@ -1,0 +1,356 @@
+/*
+ * Durable points (store/durable.h): what a crash of the process keeps, what
+ * a power loss takes back, and that what it takes the store back to is
+ * whole whichever of the later writes reached the disk.
+ *
+ * A power loss is simulated on the files a killed process left: the data
+ * file as the page cache had it (every later write reached the disk), with
+ * each page after the meta pages put back, at random, to its content at the
+ * durable point (that write did not reach the disk), then recovery as in a
+ * new boot.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/codec.h"
+#include "store/durable.h"
+#include "store/log.h"
+#include "tests/unit/helpers.h"
+
+#define VAL_BYTES 1500
+static const char OTHER_BOOT[DURABLE_BOOT_BYTES] = "another-boot";
+#define FIRST 300 /* records written before the durable point */
+
+static void record_key(char *key, size_t len, int i)
+{
+    snprintf(key, len, "rec-%05d", i);
+}
+
+/* Puts (or with del, deletes) records lo..hi-1, `per` to a commit, each
+ * commit with a log entry. */
+static int put_range(struct store *s, int lo, int hi, int per, uint64_t seed, int del)
+{
+    struct store_actor a;
+    store_actor_self(&a);
+    uint8_t val[VAL_BYTES];
+    for (int i = lo; i < hi; i += per) {
+        MDB_txn *txn;
+        int rc = store_txn_begin(s, 0, &txn);
+        if (rc)
+            return rc;
+        for (int j = i; rc == 0 && j < i + per && j < hi; j++) {
+            char key[32];
+            record_key(key, sizeof key, j);
+            if (del) {
+                MDB_val k = {strlen(key), key};
+                rc = store_mdb_err(mdb_del(txn, s->dbi[STORE_DB_CHUNKS], &k, NULL));
+            } else {
+                fill_random(val, sizeof val, seed + (uint64_t)j);
+                rc = store_record_put(s, txn, STORE_DB_CHUNKS, key, strlen(key),
+                                      KEYS_CONTENT, val, sizeof val);
+            }
+        }
+        if (rc == 0)
+            rc = log_append(s, txn, &a, del ? "test-del" : "test-put", "", 0, 0, NULL);
+        if (rc == 0)
+            rc = store_txn_commit(s, txn);
+        else
+            store_txn_abort(txn);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* 0 when record i holds the value of seed, 1 when absent, -1 otherwise. */
+static int record_state(struct store *s, int i, uint64_t seed)
+{
+    char key[32];
+    record_key(key, sizeof key, i);
+    MDB_txn *txn;
+    if (store_txn_begin(s, 1, &txn))
+        return -1;
+    uint8_t *out = NULL;
+    size_t n = 0;
+    int rc = store_record_get(s, txn, STORE_DB_CHUNKS, key, strlen(key), KEYS_CONTENT,
+                              &out, &n);
+    store_txn_abort(txn);
+    if (rc == -ENOENT)
+        return 1;
+    if (rc)
+        return -1;
+    uint8_t want[VAL_BYTES];
+    fill_random(want, sizeof want, seed + (uint64_t)i);
+    int same = n == sizeof want && memcmp(out, want, n) == 0;
+    free(out);
+    return same ? 0 : -1;
+}
+
+static int copy_path(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int rc = in >= 0 && out >= 0 ? 0 : -1;
+    char buf[65536];
+    ssize_t n;
+    while (rc == 0 && (n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, (size_t)n) != n)
+            rc = -1;
+    if (in >= 0)
+        close(in);
+    if (out >= 0 && close(out) != 0)
+        rc = -1;
+    return rc;
+}
+
+static uint64_t newest_meta_txnid(const char *dir)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    uint8_t page[DURABLE_META_OFFSET + DURABLE_META_BYTES];
+    uint64_t best = 0;
+    uint32_t psize = 4096;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(pread(fd, page, sizeof page, (off_t)i * psize), (ssize_t)sizeof page);
+        uint64_t t;
+        memcpy(&t, page + DURABLE_META_OFFSET + 128, 8);
+        if (i == 0)
+            memcpy(&psize, page + DURABLE_META_OFFSET + 24, 4);
+        if (t > best)
+            best = t;
+    }
+    close(fd);
+    return best;
+}
+
+static uint64_t recorded_txnid(const char *dir)
+{
+    int fd = durable_open(dir, 0);
+    ck_assert_int_ge(fd, 0);
+    struct durable_point p;
+    ck_assert_int_eq(durable_read(fd, &p), 0);
+    close(fd);
+    return p.txnid;
+}
+
+/* In a child that ends like a killed process (no close, no flush): FIRST
+ * records, a durable point, a copy of the data file as it was then
+ * (at_sync.mdb), then deletes, overwrites and new records, committed and
+ * not made durable. */
+static void crash_after_changes(struct tstore *t)
+{
+    tstore_shut(t);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        tstore_reopen(t);
+        int rc = put_range(t->s, 0, FIRST, 10, 1, 0);
+        if (rc == 0)
+            rc = store_sync(t->s);
+        char from[PATH_MAX + 16], to[PATH_MAX + 16];
+        snprintf(from, sizeof from, "%s/data.mdb", t->dir);
+        snprintf(to, sizeof to, "%s/at_sync.mdb", t->dir);
+        if (rc == 0)
+            rc = copy_path(from, to);
+        /* Deleting and rewriting frees pages of the durable point, and new
+         * records want pages: without the pin LMDB would reuse them. */
+        if (rc == 0)
+            rc = put_range(t->s, 0, FIRST / 2, 5, 0, 1);
+        if (rc == 0)
+            rc = put_range(t->s, FIRST / 2, FIRST, 5, 1000, 0);
+        if (rc == 0)
+            rc = put_range(t->s, FIRST, 2 * FIRST, 5, 1, 0);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writing child failed");
+}
+
+/* Puts each page after the two meta pages back to its content in
+ * at_sync.mdb with probability 1/2 (seeded): the writes after the durable
+ * point that did not reach the disk. */
+static void lose_writes(const char *dir, uint64_t seed)
+{
+    char a[PATH_MAX + 16], b[PATH_MAX + 16];
+    snprintf(a, sizeof a, "%s/at_sync.mdb", dir);
+    snprintf(b, sizeof b, "%s/data.mdb", dir);
+    int fa = open(a, O_RDONLY), fb = open(b, O_RDWR);
+    ck_assert(fa >= 0 && fb >= 0);
+    struct stat sa;
+    ck_assert_int_eq(fstat(fa, &sa), 0);
+    uint8_t page[4096], rnd[8];
+    for (off_t off = 2 * 4096; off + 4096 <= sa.st_size; off += 4096) {
+        fill_random(rnd, sizeof rnd, seed + (uint64_t)off);
+        if (rnd[0] & 1)
+            continue;
+        ck_assert_int_eq(pread(fa, page, sizeof page, off), (ssize_t)sizeof page);
+        ck_assert_int_eq(pwrite(fb, page, sizeof page, off), (ssize_t)sizeof page);
+    }
+    close(fa);
+    close(fb);
+}
+
+static int count_op(const struct log_entry *e, void *arg)
+{
+    int *n = arg;
+    if (strcmp(e->op, "test-del") == 0)
+        n[0]++;
+    else if (strcmp(e->op, "recover") == 0)
+        n[1]++;
+    return 0;
+}
+
+START_TEST(test_durable_power_loss_goes_back_to_the_durable_point)
+{
+    struct tstore t;
+    tstore_open(&t);
+    crash_after_changes(&t);
+    uint64_t point = recorded_txnid(t.dir), newest = newest_meta_txnid(t.dir);
+    ck_assert_uint_gt(newest, point);
+
+    lose_writes(t.dir, (uint64_t)_i * 7919);
+    uint64_t from, to;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(from, newest);
+    ck_assert_uint_eq(to, point);
+    ck_assert_uint_eq(newest_meta_txnid(t.dir), point);
+
+    /* Exactly the store of the durable point, whole. */
+    tstore_reopen(&t);
+    for (int i = 0; i < 2 * FIRST; i++)
+        ck_assert_int_eq(record_state(t.s, i, 1), i < FIRST ? 0 : 1);
+    ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), FIRST);
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    int n[2] = {0, 0};
+    uint64_t bad = 0;
+    ck_assert_int_eq(log_each(t.s, txn, count_op, n, &bad), 0);
+    store_txn_abort(txn);
+    ck_assert_int_eq(n[0], 0); /* the deletes after the point are undone */
+    ck_assert_int_eq(n[1], 1); /* and the log says so, once */
+
+    /* The store goes on: a change after the recovery is kept. */
+    ck_assert_int_eq(put_range(t.s, 0, 1, 1, 77, 0), 0);
+    tstore_shut(&t);
+    tstore_reopen(&t);
+    ck_assert_int_eq(record_state(t.s, 0, 77), 0);
+    ck_assert_int_eq(record_state(t.s, 1, 1), 0);
+    tstore_close(&t);
+}
+END_TEST
+
+START_TEST(test_durable_killed_process_loses_nothing)
+{
+    struct tstore t;
+    tstore_open(&t);
+    crash_after_changes(&t);
+    ck_assert_uint_gt(newest_meta_txnid(t.dir), recorded_txnid(t.dir));
+    /* Same boot: the page cache outlived the process; nothing is undone. */
+    tstore_reopen(&t);
+    for (int i = 0; i < 2 * FIRST; i++)
+        ck_assert_int_eq(record_state(t.s, i, i < FIRST / 2 ? 0 : i < FIRST ? 1000 : 1),
+                         i < FIRST / 2 ? 1 : 0);
+    /* The reopen made it all durable. */
+    ck_assert_uint_eq(recorded_txnid(t.dir), newest_meta_txnid(t.dir));
+    tstore_close(&t);
+}
+END_TEST
+
+START_TEST(test_durable_sync_records_the_last_commit)
+{
+    struct tstore t;
+    tstore_open(&t);
+    ck_assert_int_eq(store_sync_due(t.s), 0);
+    ck_assert_int_eq(put_range(t.s, 0, 20, 10, 1, 0), 0);
+    ck_assert_int_eq(store_sync_due(t.s), 1);
+    ck_assert_uint_lt(recorded_txnid(t.dir), newest_meta_txnid(t.dir));
+    ck_assert_int_eq(store_sync(t.s), 0);
+    ck_assert_int_eq(store_sync_due(t.s), 0);
+    MDB_envinfo info;
+    ck_assert_int_eq(mdb_env_info(t.s->env, &info), 0);
+    ck_assert_uint_eq(recorded_txnid(t.dir), info.me_last_txnid);
+    ck_assert_uint_eq(recorded_txnid(t.dir), newest_meta_txnid(t.dir));
+    tstore_close(&t);
+}
+END_TEST
+
+/* A torn write of the newest slot leaves the one before it. */
+START_TEST(test_durable_torn_record_falls_back)
+{
+    struct tstore t;
+    tstore_open(&t);
+    ck_assert_int_eq(put_range(t.s, 0, 5, 5, 1, 0), 0);
+    ck_assert_int_eq(store_sync(t.s), 0);
+    uint64_t older = recorded_txnid(t.dir);
+    ck_assert_int_eq(put_range(t.s, 5, 10, 5, 1, 0), 0);
+    ck_assert_int_eq(store_sync(t.s), 0);
+    uint64_t newer = recorded_txnid(t.dir);
+    ck_assert_uint_gt(newer, older);
+    tstore_shut(&t);
+    int fd = durable_open(t.dir, 0);
+    ck_assert_int_ge(fd, 0);
+    uint8_t slot[DURABLE_SLOT_BYTES];
+    int torn = -1;
+    for (int i = 0; i < 2 && torn < 0; i++) {
+        ck_assert_int_eq(pread(fd, slot, sizeof slot, i * DURABLE_SLOT_BYTES),
+                         DURABLE_SLOT_BYTES);
+        if (codec_be64_get(slot + 16) == newer) {
+            slot[100] ^= 0x40;
+            ck_assert_int_eq(pwrite(fd, slot, sizeof slot, i * DURABLE_SLOT_BYTES),
+                             DURABLE_SLOT_BYTES);
+            torn = i;
+        }
+    }
+    ck_assert_int_ge(torn, 0);
+    struct durable_point p;
+    ck_assert_int_eq(durable_read(fd, &p), 0);
+    close(fd);
+    ck_assert_uint_lt(p.txnid, newer);
+    tstore_close(&t);
+}
+END_TEST
+
+/* A data file put in place by hand (another inode) is not set back to a
+ * point recorded for the file it replaced. */
+START_TEST(test_durable_record_of_another_file_is_ignored)
+{
+    struct tstore t;
+    tstore_open(&t);
+    crash_after_changes(&t);
+    uint64_t newest = newest_meta_txnid(t.dir);
+    char from[PATH_MAX + 16], tmp[PATH_MAX + 16];
+    snprintf(from, sizeof from, "%s/data.mdb", t.dir);
+    snprintf(tmp, sizeof tmp, "%s/copy.mdb", t.dir);
+    ck_assert_int_eq(copy_path(from, tmp), 0);
+    ck_assert_int_eq(rename(tmp, from), 0);
+    uint64_t f, to;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &f, &to), 0);
+    ck_assert_uint_eq(f, to);
+    ck_assert_uint_eq(newest_meta_txnid(t.dir), newest);
+    tstore_reopen(&t);
+    ck_assert_int_eq(record_state(t.s, 2 * FIRST - 1, 1), 0);
+    tstore_close(&t);
+}
+END_TEST
+
+Suite *durable_suite(void)
+{
+    Suite *s = suite_create("durable");
+    TCase *tc = tcase_create("durable");
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_loop_test(tc, test_durable_power_loss_goes_back_to_the_durable_point, 0, 4);
+    tcase_add_test(tc, test_durable_killed_process_loses_nothing);
+    tcase_add_test(tc, test_durable_sync_records_the_last_commit);
+    tcase_add_test(tc, test_durable_torn_record_falls_back);
+    tcase_add_test(tc, test_durable_record_of_another_file_is_ignored);
+    suite_add_tcase(s, tc);
+    return s;
+}

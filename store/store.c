@@ -295,7 +295,10 @@ static int log_undone(void *arg, uint64_t from, uint64_t to)
              "power loss: transactions %llu to %llu had not reached the disk and are "
              "undone; the store is as of transaction %llu",
              (unsigned long long)to + 1, (unsigned long long)from, (unsigned long long)to);
-    return log_append_alone(s, &me, "recover", "", 0, 0, detail);
+    int rc = log_append_alone(s, &me, "recover", "", 0, 0, detail);
+    /* Durable before the notice is cleared: a second power loss must not
+     * take the entry and leave the notice gone. */
+    return rc ? rc : store_sync(s);
 }
 
 /* Format 1 had no durable file: the first writable open adds it (done by

@@ -62,9 +62,11 @@ for t in "$REPO"/tests/mount/${TESTS:-t[0-9]*}.sh; do
     name=$(basename "$t" .sh)
     echo "=== $name"
     out=$(mktemp)
+    start=$SECONDS
     timeout -k 30 "$TIMEOUT" bash "$t" >"$out" 2>&1
     rc=$?
     cat "$out"
+    echo "# $name took $((SECONDS - start)) s"
     ok=$(grep -c '^ok ' "$out")
     skip=$(grep -c '^ok .* # SKIP' "$out")
     notok=$(grep -c '^not ok ' "$out")

@@ -66,25 +66,58 @@ int chunk_put(struct store *s, MDB_txn *txn, const uint8_t *p, size_t n,
     return 0;
 }
 
-int chunk_get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
-              uint8_t *buf, size_t *n)
+/* Decrypts chunk id into buf, which holds cap bytes; a stored chunk longer
+ * than cap is damage and is not decrypted. */
+static int get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
+               uint8_t *buf, size_t cap, size_t *n)
 {
     MDB_val k = {CHUNK_ID_BYTES, (void *)id}, v;
     int rc = mdb_get(txn, s->dbi[STORE_DB_CHUNKS], &k, &v);
     if (rc)
         return store_mdb_err(rc);
-    if (v.mv_size < KEYS_SEAL_OVERHEAD || v.mv_size - KEYS_SEAL_OVERHEAD > CHUNK_MAX)
+    if (v.mv_size < KEYS_SEAL_OVERHEAD || v.mv_size - KEYS_SEAL_OVERHEAD > cap)
         return -EIO;
+    uint8_t *sealed = malloc(v.mv_size);
+    if (!sealed)
+        return -ENOMEM;
+    const uint8_t *in = store_value_read(s, &v, sealed);
     uint8_t ad[4 + CHUNK_ID_BYTES];
     chunk_ad(id, ad);
     size_t len = v.mv_size - KEYS_SEAL_OVERHEAD;
-    store_map_touched(s, v.mv_size);
-    if (keys_open(s->keys, KEYS_CONTENT, ad, sizeof ad, v.mv_data, v.mv_size, buf) != 0) {
-        sodium_memzero(buf, len);
-        return -EIO;
+    rc = 0;
+    if (!in) {
+        rc = -EIO;
+    } else {
+        /* a value read from the file is not mapped; the tree's pages that
+         * led to it are */
+        store_map_touched(s, in == sealed ? 4096 : v.mv_size);
+        if (keys_open(s->keys, KEYS_CONTENT, ad, sizeof ad, in, v.mv_size, buf) != 0) {
+            sodium_memzero(buf, len);
+            rc = -EIO;
+        }
     }
-    *n = len;
-    return 0;
+    free(sealed);
+    if (rc == 0)
+        *n = len;
+    return rc;
+}
+
+int chunk_get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
+              uint8_t *buf, size_t *n)
+{
+    return get(s, txn, id, buf, CHUNK_MAX, n);
+}
+
+int chunk_get_exact(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
+                    uint8_t *buf, size_t len)
+{
+    size_t n = 0;
+    int rc = get(s, txn, id, buf, len, &n);
+    if (rc == 0 && n != len) {
+        sodium_memzero(buf, n);
+        rc = -EIO;
+    }
+    return rc;
 }
 
 int chunk_get_checked(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],

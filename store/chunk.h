@@ -44,6 +44,10 @@ int chunk_put(struct store *s, MDB_txn *txn, const uint8_t *p, size_t n,
  * returned then). */
 int chunk_get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
               uint8_t *buf, size_t *n);
+/* Reads chunk id, which must be len bytes long, into buf (len bytes): a
+ * chunk of another length is -EIO, and no byte past len is written. */
+int chunk_get_exact(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
+                    uint8_t *buf, size_t len);
 /* chunk_get, and also -EIO when the plaintext does not hash to id (verify). */
 int chunk_get_checked(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
                       uint8_t *buf, size_t *n);

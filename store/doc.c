@@ -12,6 +12,7 @@
 
 #include "store/log.h"
 #include "store/node.h"
+#include "store/par.h"
 
 static void meta_clear(struct doc_meta *m)
 {
@@ -291,9 +292,9 @@ static struct view live_view(struct doc *d)
     return v;
 }
 
-/* Decrypts chunk id, which must be len bytes, into buf (CHUNK_MAX bytes),
- * in txn or a read transaction of its own (txn NULL).  A missing chunk or
- * one of another length is damage: -EIO. */
+/* Decrypts chunk id, which must be len bytes, into buf (at least len
+ * bytes), in txn or a read transaction of its own (txn NULL).  A missing
+ * chunk or one of another length is damage: -EIO. */
 static int chunk_fetch(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
                        uint32_t len, uint8_t *buf)
 {
@@ -304,12 +305,9 @@ static int chunk_fetch(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_
             return rc;
         txn = own;
     }
-    size_t n = 0;
-    int rc = chunk_get(s, txn, id, buf, &n);
+    int rc = chunk_get_exact(s, txn, id, buf, len);
     if (own)
         store_txn_abort(own);
-    if (rc == 0 && n != len)
-        rc = -EIO;
     return rc == -ENOENT ? -EIO : rc;
 }
 
@@ -380,20 +378,93 @@ static int content_read(struct store *s, MDB_txn *txn, struct doc *d, struct vie
     return 0;
 }
 
-/* A read is atomic with respect to writes, as on a local filesystem: when
- * the content changed while a chunk was decrypted without the lock, the
- * read starts again; after a few such rounds it decrypts under the lock. */
-ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_t off)
+/* A chunk one read decrypts: straight into the caller's buffer when the
+ * read covers it whole and no page overlays it, else into a buffer of the
+ * read's own from which its parts are copied. */
+struct read_task {
+    uint8_t id[CHUNK_ID_BYTES];
+    uint32_t index; /* in the working list */
+    uint32_t len;
+    uint8_t *dst;
+    int own; /* dst is one of the read's own buffers */
+    int rc;
+};
+
+/* A part of the read copied from a task's own buffer. */
+struct read_copy {
+    size_t task;
+    size_t in; /* offset in the chunk */
+    size_t at; /* offset in the caller's buffer */
+    size_t n;
+};
+
+struct read_plan {
+    struct store *s;
+    struct read_task *tasks;
+    size_t ntasks, task_cap;
+    struct read_copy *copies;
+    size_t ncopies, copy_cap;
+    uint8_t **bufs; /* own buffers of CHUNK_MAX bytes, kept across rounds */
+    size_t nbufs, buf_cap, bufs_used;
+};
+
+static int grow(void **arr, size_t *cap, size_t need, size_t size)
 {
-    uint8_t *buf = out, *spare = NULL;
-    ssize_t rc = 0;
-    size_t done = 0, len = 0;
-    int rounds = 0;
-    pthread_mutex_lock(&d->mu);
-again:
-    done = 0;
-    len = off < d->size ? (want < d->size - off ? want : (size_t)(d->size - off)) : 0;
-    uint64_t content_gen = d->content_gen;
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 16;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(*arr, n * size);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = n;
+    return 0;
+}
+
+static uint8_t *plan_buffer(struct read_plan *pl)
+{
+    if (pl->bufs_used == pl->nbufs) {
+        if (grow((void **)&pl->bufs, &pl->buf_cap, pl->nbufs + 1, sizeof *pl->bufs))
+            return NULL;
+        uint8_t *b = malloc(CHUNK_MAX);
+        if (!b)
+            return NULL;
+        pl->bufs[pl->nbufs++] = b;
+    }
+    return pl->bufs[pl->bufs_used++];
+}
+
+static void plan_free(struct read_plan *pl)
+{
+    for (size_t i = 0; i < pl->nbufs; i++) {
+        sodium_memzero(pl->bufs[i], CHUNK_MAX);
+        free(pl->bufs[i]);
+    }
+    free(pl->bufs);
+    free(pl->tasks);
+    free(pl->copies);
+}
+
+/* Whether a dirty or frozen page overlays [a, b) (d->mu held). */
+static int pages_over(const struct doc *d, uint64_t a, uint64_t b)
+{
+    for (uint64_t p = a / DOC_PAGE; p * DOC_PAGE < b; p++)
+        if ((p < d->npages && d->pages[p]) || (p < d->frozen_slots && d->frozen[p]))
+            return 1;
+    return 0;
+}
+
+/* Fills buf[0..len) with the content at off (d->mu held): bytes in pages,
+ * past the list and in the cached chunk at once; the chunks still to be
+ * decrypted become tasks (and copies). */
+static int read_plan(struct doc *d, struct read_plan *pl, uint8_t *buf, size_t len,
+                     uint64_t off)
+{
+    pl->ntasks = pl->ncopies = pl->bufs_used = 0;
+    size_t done = 0;
+    uint64_t limit = list_limit(d);
     while (done < len) {
         uint64_t pos = off + done, p = pos / DOC_PAGE;
         size_t n = (size_t)(DOC_PAGE - pos % DOC_PAGE);
@@ -409,63 +480,116 @@ again:
             done += n;
             continue;
         }
-        uint64_t limit = list_limit(d);
         if (pos >= limit) {
             memset(buf + done, 0, n);
             done += n;
             continue;
         }
         uint32_t i = work_find(d, pos);
-        if (d->cache_index != (int64_t)i && rounds >= 3) {
-            struct view v = live_view(d);
-            int r = load_chunk(s, NULL, d, &v, i);
-            if (r) {
-                rc = r;
-                break;
-            }
-        }
+        uint64_t in = pos - d->ws[i], m = d->wc[i].len - in;
+        if (m > n)
+            m = n;
+        if (pos + m > limit)
+            m = limit - pos;
         if (d->cache_index == (int64_t)i) {
-            uint64_t in = pos - d->ws[i], m = d->wc[i].len - in;
-            if (m > n)
-                m = n;
-            if (pos + m > limit)
-                m = limit - pos;
             memcpy(buf + done, d->cache + in, (size_t)m);
             done += (size_t)m;
             continue;
         }
-        /* Decrypt the chunk without holding the document. */
-        if (!spare && !(spare = malloc(CHUNK_MAX))) {
-            rc = -ENOMEM;
+        struct read_task *t = pl->ntasks ? &pl->tasks[pl->ntasks - 1] : NULL;
+        if (!t || t->index != i) {
+            if (grow((void **)&pl->tasks, &pl->task_cap, pl->ntasks + 1, sizeof *t))
+                return -ENOMEM;
+            t = &pl->tasks[pl->ntasks++];
+            memcpy(t->id, d->wc[i].id, CHUNK_ID_BYTES);
+            t->index = i;
+            t->len = d->wc[i].len;
+            t->rc = 0;
+            uint64_t end = d->ws[i] + t->len;
+            t->own = !(in == 0 && end <= limit && end <= off + len &&
+                       !pages_over(d, d->ws[i], end));
+            if (!t->own) {
+                t->dst = buf + done;
+                done += t->len;
+                continue;
+            }
+            if (!(t->dst = plan_buffer(pl)))
+                return -ENOMEM;
+        }
+        if (grow((void **)&pl->copies, &pl->copy_cap, pl->ncopies + 1, sizeof *pl->copies))
+            return -ENOMEM;
+        struct read_copy c = {pl->ntasks - 1, (size_t)in, done, (size_t)m};
+        pl->copies[pl->ncopies++] = c;
+        done += (size_t)m;
+    }
+    return 0;
+}
+
+static void read_task_run(void *arg, size_t i)
+{
+    struct read_plan *pl = arg;
+    struct read_task *t = &pl->tasks[i];
+    t->rc = chunk_fetch(pl->s, NULL, t->id, t->len, t->dst);
+}
+
+/* A read is atomic with respect to writes, as on a local filesystem: its
+ * chunks are decrypted without the lock (side by side, on the store's
+ * helpers too), and when the content changed meanwhile the read starts
+ * again; after a few such rounds it decrypts under the lock. */
+ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_t off)
+{
+    uint8_t *buf = out;
+    struct read_plan pl;
+    memset(&pl, 0, sizeof pl);
+    pl.s = s;
+    ssize_t rc = 0;
+    size_t len = 0;
+    int rounds = 0;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        len = off < d->size ? (want < d->size - off ? want : (size_t)(d->size - off)) : 0;
+        uint64_t content_gen = d->content_gen, list_gen = d->list_gen;
+        rc = read_plan(d, &pl, buf, len, off);
+        if (rc || pl.ntasks == 0)
             break;
-        }
-        uint8_t id[CHUNK_ID_BYTES];
-        memcpy(id, d->wc[i].id, CHUNK_ID_BYTES);
-        uint32_t expect = d->wc[i].len;
-        uint64_t list_gen = d->list_gen;
-        pthread_mutex_unlock(&d->mu);
-        int r = chunk_fetch(s, NULL, id, expect, spare);
-        pthread_mutex_lock(&d->mu);
-        if (r) {
-            rc = r;
+        if (rounds < 3)
+            pthread_mutex_unlock(&d->mu);
+        par_for(s->par, pl.ntasks, read_task_run, &pl);
+        if (rounds < 3)
+            pthread_mutex_lock(&d->mu);
+        for (size_t i = 0; i < pl.ntasks && !rc; i++)
+            rc = pl.tasks[i].rc;
+        if (rc)
             break;
-        }
-        if (d->list_gen == list_gen) {
-            uint8_t *old = d->cache;
-            d->cache = spare;
-            d->cache_index = (int64_t)i;
-            spare = old;
-        }
         if (d->content_gen != content_gen) {
             rounds++;
-            goto again;
+            continue;
         }
+        for (size_t i = 0; i < pl.ncopies; i++) {
+            const struct read_copy *c = &pl.copies[i];
+            memcpy(buf + c->at, pl.tasks[c->task].dst + c->in, c->n);
+        }
+        /* The last chunk decrypted into a buffer of the read's own (where
+         * the next read of a reader going forward starts) stays cached. */
+        for (size_t i = pl.ntasks; i-- > 0;) {
+            struct read_task *t = &pl.tasks[i];
+            if (!t->own)
+                continue;
+            if (d->list_gen == list_gen) {
+                for (size_t b = 0; b < pl.nbufs; b++)
+                    if (pl.bufs[b] == t->dst)
+                        pl.bufs[b] = d->cache;
+                d->cache = t->dst;
+                d->cache_index = (int64_t)t->index;
+            }
+            break;
+        }
+        break;
     }
     pthread_mutex_unlock(&d->mu);
-    if (spare) {
-        sodium_memzero(spare, CHUNK_MAX);
-        free(spare);
-    }
+    plan_free(&pl);
+    if (rc)
+        sodium_memzero(buf, want); /* nothing of a failed read is left behind */
     return rc ? rc : (ssize_t)len;
 }
 
@@ -781,7 +905,7 @@ static void *spill_main(void *arg)
     d->spilling = 0;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
-    store_map_release(s);
+    store_map_trim(s);
     return NULL;
 }
 

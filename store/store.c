@@ -22,6 +22,7 @@
 #include "store/durable.h"
 #include "store/log.h"
 #include "store/node.h"
+#include "store/par.h"
 
 static const char *const DB_NAMES[STORE_DB_COUNT] = {
     "meta", "nodes", "dirents", "versions", "chunks", "retractions", "log",
@@ -256,6 +257,9 @@ static void map_find(struct store *s)
             ino == (unsigned long)st.st_ino && makedev(maj, mnr) == st.st_dev) {
             s->map_addr = (void *)lo;
             s->map_len = hi - lo;
+            s->map_fd = fd;
+            madvise(s->map_addr, s->map_len, MADV_RANDOM);
+            s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
             break;
         }
     }
@@ -340,9 +344,12 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     s->keys = keys;
     s->durable_fd = -1;
     s->datafd = -1;
+    s->map_fd = -1;
+    s->statm_fd = -1;
     pthread_mutex_init(&s->sync_mu, NULL);
     s->dir = strdup(dir);
-    int rc = s->dir ? env_open(dir, flags, &s->env) : -ENOMEM;
+    s->par = par_new(0);
+    int rc = s->dir && s->par ? env_open(dir, flags, &s->env) : -ENOMEM;
     if (rc == 0 && !(flags & STORE_OPEN_RDONLY))
         rc = durable_start(s);
     if (rc) {
@@ -475,7 +482,10 @@ void store_close(struct store *s)
     }
     if (s->durable_fd >= 0)
         close(s->durable_fd);
+    if (s->statm_fd >= 0)
+        close(s->statm_fd);
     pthread_mutex_destroy(&s->sync_mu);
+    par_free(s->par);
     keys_free(s->keys);
     free(s->dir);
     free(s);
@@ -555,22 +565,45 @@ int store_sync_due(struct store *s)
 void store_map_touched(struct store *s, uint64_t bytes)
 {
     uint64_t was = __atomic_fetch_add(&s->map_touched, bytes, __ATOMIC_RELAXED);
-    if (was / STORE_MAP_RELEASE != (was + bytes) / STORE_MAP_RELEASE)
-        store_map_release(s);
+    if (was / STORE_MAP_CHECK != (was + bytes) / STORE_MAP_CHECK)
+        store_map_trim(s);
 }
 
-void store_map_release(struct store *s)
+void store_map_trim(struct store *s)
 {
-    MDB_envinfo info;
-    MDB_stat st;
-    if (!s->map_addr || mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st))
+    if (!s->map_addr || s->statm_fd < 0)
+        return;
+    /* "size resident shared ...", in pages; shared counts the file pages */
+    char buf[128];
+    ssize_t n = pread(s->statm_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    unsigned long size, resident, shared;
+    if (sscanf(buf, "%lu %lu %lu", &size, &resident, &shared) != 3 ||
+        shared * (unsigned long)sysconf(_SC_PAGESIZE) <= STORE_MAP_RESIDENT)
         return;
     /* The map is read-only and shared (no MDB_WRITEMAP): dropping its
      * pages from this process loses nothing. */
-    size_t used = (size_t)(info.me_last_pgno + 1) * st.ms_psize;
-    if (used > s->map_len)
-        used = s->map_len;
-    madvise(s->map_addr, used, MADV_DONTNEED);
+    madvise(s->map_addr, s->map_len, MADV_DONTNEED);
+}
+
+const void *store_value_read(struct store *s, const MDB_val *v, void *buf)
+{
+    const uint8_t *p = v->mv_data, *map = s->map_addr;
+    if (!map || s->map_fd < 0 || p < map || p + v->mv_size > map + s->map_len)
+        return v->mv_data;
+    size_t done = 0;
+    while (done < v->mv_size) {
+        ssize_t n = pread(s->map_fd, (uint8_t *)buf + done, v->mv_size - done,
+                          (off_t)(p - map) + (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return NULL;
+        done += (size_t)n;
+    }
+    return buf;
 }
 
 int store_txn_begin(struct store *s, int rdonly, MDB_txn **txn)

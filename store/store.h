@@ -110,6 +110,9 @@ struct store {
     uint64_t map_touched; /* bytes read through the map since the last release */
     void *map_addr;       /* LMDB's map of data.mdb (NULL: not found) */
     size_t map_len;
+    int map_fd;           /* LMDB's fd of data.mdb, for store_value_read */
+    int statm_fd;         /* /proc/self/statm, for store_map_trim */
+    struct par *par; /* helpers for one read's decryption (store/par.h) */
 };
 
 /* Open flags. */
@@ -149,15 +152,28 @@ int store_sync(struct store *s);
 int store_sync_due(struct store *s);
 
 /* Notes that about `bytes` of the database were read through LMDB's memory
- * map (chunks read, pages copied by a large write).  Every STORE_MAP_RELEASE
- * bytes the map's pages are let go (madvise MADV_DONTNEED: they stay in the
- * page cache, a later read maps them again), so streaming a large document
- * does not make the process's resident size grow with it. */
-#define STORE_MAP_RELEASE (8u << 20)
+ * map (tree pages on the way to chunks, pages copied by a large write).
+ * Every STORE_MAP_CHECK bytes, store_map_trim runs.  The map is advised
+ * MADV_RANDOM: a page read maps that page alone, not its neighbours (chunk
+ * contents are read with pread, store_value_read, and the chunks' tree
+ * is keyed by random ids, so neighbours are seldom wanted). */
+#define STORE_MAP_CHECK (1u << 20)
 void store_map_touched(struct store *s, uint64_t bytes);
-/* Lets go of the map's pages now (after a large write transaction, whose
- * tree updates read many pages through the map). */
-void store_map_release(struct store *s);
+/* When more than STORE_MAP_RESIDENT bytes of files are resident in the
+ * process (the map's pages, read from /proc/self/statm), lets go of the
+ * map's pages (madvise MADV_DONTNEED: they stay in the page cache and a
+ * later read maps them again), so that streaming a large document does not
+ * make the process's resident size grow with it. */
+#define STORE_MAP_RESIDENT (24u << 20)
+void store_map_trim(struct store *s);
+/* The bytes of a large value that mdb_get returned (v), read from the file
+ * with pread into buf (v->mv_size bytes) rather than through the map: a
+ * chunk read once is not mapped into the process (no page faults, no
+ * resident size, the file's read-ahead sees the reads in order).  The pages
+ * of a value of the transaction's snapshot stay as they are while it
+ * lives.  Returns buf; v->mv_data itself when the value is not in the map
+ * (a page the write transaction changed); NULL when the read fails. */
+const void *store_value_read(struct store *s, const MDB_val *v, void *buf);
 
 /* Transactions.  store_txn_commit maps LMDB's errors: MDB_MAP_FULL,
  * ENOSPC and a failed write on a full filesystem -> -ENOSPC, everything

@@ -87,6 +87,7 @@ Suite *version_suite(void);
 Suite *log_suite(void);
 Suite *retract_suite(void);
 Suite *names_suite(void);
+Suite *par_suite(void);
 Suite *doc_suite(void);
 Suite *tree_suite(void);
 Suite *admin_suite(void);

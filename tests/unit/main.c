@@ -25,6 +25,7 @@ int main(void)
     srunner_add_suite(sr, log_suite());
     srunner_add_suite(sr, retract_suite());
     srunner_add_suite(sr, names_suite());
+    srunner_add_suite(sr, par_suite());
     srunner_add_suite(sr, doc_suite());
     srunner_add_suite(sr, tree_suite());
     srunner_add_suite(sr, admin_suite());

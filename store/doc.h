@@ -25,8 +25,9 @@
  * store/FORMAT.md.
  *
  * Locking: each doc has its own mutex; doc functions take it.  doc_read
- * lets go of it while it decrypts a chunk, so readers of one document
- * (the kernel's parallel read-ahead) decrypt side by side.  doc_commit
+ * lets go of it while it decrypts the chunks of a request (side by side,
+ * on the store's helper threads too), so parallel readers of one document
+ * (the kernel's read-ahead) do not wait for each other either.  doc_commit
  * begins a write transaction while holding it, so a caller that holds a
  * write transaction must never call into a doc.
  */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/par.h"
+
 size_t chunk_cut(const struct store *s, const uint8_t *p, size_t n, int final)
 {
     size_t limit = n < CHUNK_MAX ? n : CHUNK_MAX;
@@ -40,30 +42,78 @@ static void chunk_ad(const uint8_t id[CHUNK_ID_BYTES], uint8_t ad[4 + CHUNK_ID_B
     memcpy(ad + 4, id, CHUNK_ID_BYTES);
 }
 
+struct many {
+    struct store *s;
+    const uint8_t *const *p;
+    const size_t *n;
+    uint8_t (*ids)[CHUNK_ID_BYTES];
+    uint8_t **sealed; /* NULL: stored already (or earlier in this call) */
+    int nomem;
+};
+
+static void many_id(void *arg, size_t i)
+{
+    struct many *m = arg;
+    chunk_id(m->s, m->p[i], m->n[i], m->ids[i]);
+}
+
+static void many_seal(void *arg, size_t i)
+{
+    struct many *m = arg;
+    if (!m->sealed[i])
+        return;
+    uint8_t ad[4 + CHUNK_ID_BYTES];
+    chunk_ad(m->ids[i], ad);
+    keys_seal(m->s->keys, KEYS_CONTENT, ad, sizeof ad, m->p[i], m->n[i], m->sealed[i]);
+}
+
+int chunk_put_many(struct store *s, MDB_txn *txn, const uint8_t *const *p, const size_t *n,
+                   size_t count, uint8_t (*ids)[CHUNK_ID_BYTES])
+{
+    for (size_t i = 0; i < count; i++)
+        if (n[i] > CHUNK_MAX)
+            return -EINVAL;
+    uint8_t **sealed = calloc(count ? count : 1, sizeof *sealed);
+    if (!sealed)
+        return -ENOMEM;
+    struct many m = {s, p, n, ids, sealed, 0};
+    par_for(s->par, count, many_id, &m);
+    int rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        int twice = 0; /* the same content earlier in this call */
+        for (size_t j = 0; j < i && !twice; j++)
+            twice = sealed[j] && memcmp(ids[j], ids[i], CHUNK_ID_BYTES) == 0;
+        MDB_val k = {CHUNK_ID_BYTES, ids[i]}, v;
+        int r = twice ? 0 : mdb_get(txn, s->dbi[STORE_DB_CHUNKS], &k, &v);
+        if (r == MDB_NOTFOUND) {
+            if (!(sealed[i] = malloc(n[i] + KEYS_SEAL_OVERHEAD)))
+                rc = -ENOMEM;
+        } else if (r) {
+            rc = store_mdb_err(r);
+        }
+    }
+    if (rc == 0)
+        par_for(s->par, count, many_seal, &m);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        if (!sealed[i])
+            continue; /* already stored: deduplicated */
+        MDB_val k = {CHUNK_ID_BYTES, ids[i]}, v = {n[i] + KEYS_SEAL_OVERHEAD, NULL};
+        rc = store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_CHUNKS], &k, &v, MDB_RESERVE));
+        if (rc == 0)
+            memcpy(v.mv_data, sealed[i], n[i] + KEYS_SEAL_OVERHEAD);
+        /* Storing reads the tree's pages through the map. */
+        store_map_touched(s, 8 * (uint64_t)n[i]);
+    }
+    for (size_t i = 0; i < count; i++)
+        free(sealed[i]);
+    free(sealed);
+    return rc;
+}
+
 int chunk_put(struct store *s, MDB_txn *txn, const uint8_t *p, size_t n,
               uint8_t id[CHUNK_ID_BYTES])
 {
-    if (n > CHUNK_MAX)
-        return -EINVAL;
-    chunk_id(s, p, n, id);
-    MDB_val k = {CHUNK_ID_BYTES, id}, v;
-    int rc = mdb_get(txn, s->dbi[STORE_DB_CHUNKS], &k, &v);
-    if (rc == 0)
-        return 0; /* already stored: deduplicated */
-    if (rc != MDB_NOTFOUND)
-        return store_mdb_err(rc);
-    v.mv_size = n + KEYS_SEAL_OVERHEAD;
-    v.mv_data = NULL;
-    rc = mdb_put(txn, s->dbi[STORE_DB_CHUNKS], &k, &v, MDB_RESERVE);
-    if (rc)
-        return store_mdb_err(rc);
-    uint8_t ad[4 + CHUNK_ID_BYTES];
-    chunk_ad(id, ad);
-    keys_seal(s->keys, KEYS_CONTENT, ad, sizeof ad, p, n, v.mv_data);
-    /* Storing reads the tree's pages through the map, and each page read
-     * maps its neighbours too (fault-around): count it several times. */
-    store_map_touched(s, 8 * (uint64_t)n);
-    return 0;
+    return chunk_put_many(s, txn, &p, &n, 1, (uint8_t(*)[CHUNK_ID_BYTES])id);
 }
 
 /* Decrypts chunk id into buf, which holds cap bytes; a stored chunk longer

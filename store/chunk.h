@@ -39,6 +39,14 @@ void chunk_id(const struct store *s, const uint8_t *p, size_t n,
 int chunk_put(struct store *s, MDB_txn *txn, const uint8_t *p, size_t n,
               uint8_t id[CHUNK_ID_BYTES]);
 
+/* chunk_put for count pieces p[i][0..n[i]) at once, ids into ids[i]: the
+ * ids are computed, and the new pieces sealed, side by side on the store's
+ * helper threads; the pieces are stored in txn in order.  0, -EINVAL (a
+ * piece over CHUNK_MAX), -ENOMEM, -ENOSPC, -EIO; on an error some pieces
+ * may be stored in txn already (the caller aborts it). */
+int chunk_put_many(struct store *s, MDB_txn *txn, const uint8_t *const *p, const size_t *n,
+                   size_t count, uint8_t (*ids)[CHUNK_ID_BYTES]);
+
 /* Reads chunk id into buf (CHUNK_MAX bytes); *n its length.
  * 0; -ENOENT missing; -EIO altered or sealed under another id (no data is
  * returned then). */

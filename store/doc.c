@@ -762,6 +762,30 @@ static int chunk_clean(const struct doc *d, const struct view *v, uint32_t i)
     return 1;
 }
 
+/* New chunks are stored a few at a time (chunk_put_many hashes and seals
+ * them side by side). */
+#define PUT_BATCH 8
+
+struct put_batch {
+    uint8_t *space; /* PUT_BATCH pieces of CHUNK_MAX bytes */
+    size_t len[PUT_BATCH];
+    size_t count;
+};
+
+static int batch_flush(struct store *s, MDB_txn *txn, struct put_batch *b,
+                       struct chunk_list *out)
+{
+    const uint8_t *p[PUT_BATCH];
+    uint8_t ids[PUT_BATCH][CHUNK_ID_BYTES];
+    for (size_t i = 0; i < b->count; i++)
+        p[i] = b->space + i * CHUNK_MAX;
+    int rc = chunk_put_many(s, txn, p, b->len, b->count, ids);
+    for (size_t i = 0; i < b->count && rc == 0; i++)
+        rc = list_push(out, ids[i], (uint32_t)b->len[i]);
+    b->count = 0;
+    return rc;
+}
+
 /* Cuts the content view v sees into chunks and stores the new ones in txn.
  * Chunks of the working list that still hold their content are taken over
  * without being read; where content changed, the chunker starts at the
@@ -773,8 +797,12 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
                    struct chunk_list *out, uint64_t *end)
 {
     uint8_t *buf = malloc(2 * CHUNK_MAX);
-    if (!buf)
+    struct put_batch b;
+    memset(&b, 0, sizeof b);
+    if (!buf || !(b.space = malloc(PUT_BATCH * CHUNK_MAX))) {
+        free(buf);
         return -ENOMEM;
+    }
     /* Everything before the first change is taken over as it is. */
     uint64_t first = d->wlimit < v->size ? d->wlimit : v->size;
     for (size_t p = 0; p < v->npages && (uint64_t)p * DOC_PAGE < first; p++)
@@ -792,7 +820,9 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
         while (i < d->wn && d->ws[i] < pos)
             i++;
         if (i < d->wn && d->ws[i] == pos && chunk_clean(d, v, i)) {
-            rc = list_push(out, d->wc[i].id, d->wc[i].len);
+            rc = batch_flush(s, txn, &b, out);
+            if (rc == 0)
+                rc = list_push(out, d->wc[i].id, d->wc[i].len);
             pos = d->ws[i + 1];
             at = have = 0;
             continue;
@@ -811,16 +841,20 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
         size_t cut = chunk_cut(s, buf + at, have, final && pos + have == v->size);
         if (cut == 0)
             break; /* not final: the rest waits for more content */
-        uint8_t id[CHUNK_ID_BYTES];
-        rc = chunk_put(s, txn, buf + at, cut, id);
-        if (rc == 0)
-            rc = list_push(out, id, (uint32_t)cut);
+        memcpy(b.space + b.count * CHUNK_MAX, buf + at, cut);
+        b.len[b.count++] = cut;
+        if (b.count == PUT_BATCH)
+            rc = batch_flush(s, txn, &b, out);
         at += cut;
         have -= cut;
         pos += cut;
     }
+    if (rc == 0)
+        rc = batch_flush(s, txn, &b, out);
     sodium_memzero(buf, 2 * CHUNK_MAX);
     free(buf);
+    sodium_memzero(b.space, PUT_BATCH * CHUNK_MAX);
+    free(b.space);
     *end = pos;
     return rc;
 }

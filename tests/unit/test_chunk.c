@@ -305,6 +305,47 @@ START_TEST(test_chunk_cut_content_defined)
 }
 END_TEST
 
+/* Several pieces at once: each id is its content's, each piece reads back,
+ * and a piece repeated in the call or already stored is stored once. */
+START_TEST(test_chunk_put_many)
+{
+    enum { K = 7 };
+    uint8_t *space = malloc(K * CHUNK_MAX), *back = malloc(CHUNK_MAX);
+    const uint8_t *p[K];
+    size_t n[K];
+    for (size_t i = 0; i < K; i++) {
+        n[i] = 3000 + i * 9000;
+        p[i] = space + i * CHUNK_MAX;
+        fill_random(space + i * CHUNK_MAX, n[i], 40 + i);
+    }
+    /* piece 4 repeats piece 1; piece 6 was stored before */
+    n[4] = n[1];
+    memcpy(space + 4 * CHUNK_MAX, p[1], n[1]);
+    uint8_t first[CHUNK_ID_BYTES];
+    ck_assert_int_eq(put_one(p[6], n[6], first), 0);
+    size_t before = raw_count(t.s, STORE_DB_CHUNKS);
+    uint8_t ids[K][CHUNK_ID_BYTES];
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
+    ck_assert_int_eq(chunk_put_many(t.s, txn, p, n, K, ids), 0);
+    ck_assert_int_eq(store_txn_commit(t.s, txn), 0);
+    ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), before + K - 2);
+    ck_assert_mem_eq(ids[4], ids[1], CHUNK_ID_BYTES);
+    ck_assert_mem_eq(ids[6], first, CHUNK_ID_BYTES);
+    for (size_t i = 0; i < K; i++) {
+        uint8_t want[CHUNK_ID_BYTES];
+        chunk_id(t.s, p[i], n[i], want);
+        ck_assert_mem_eq(ids[i], want, CHUNK_ID_BYTES);
+        size_t got = 0;
+        ck_assert_int_eq(get_one(ids[i], back, &got), 0);
+        ck_assert_uint_eq(got, n[i]);
+        ck_assert(memcmp(back, p[i], n[i]) == 0);
+    }
+    free(space);
+    free(back);
+}
+END_TEST
+
 Suite *chunk_suite(void)
 {
     Suite *s = suite_create("chunk");
@@ -312,6 +353,7 @@ Suite *chunk_suite(void)
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_checked_fixture(tc, chunk_setup, chunk_teardown);
     tcase_add_test(tc, test_chunk_round_trip);
+    tcase_add_test(tc, test_chunk_put_many);
     tcase_add_test(tc, test_chunk_too_big_and_missing);
     tcase_add_test(tc, test_chunk_identical_stored_once);
     tcase_add_test(tc, test_chunk_tampered_is_eio_without_plaintext);

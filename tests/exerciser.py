@@ -223,7 +223,7 @@ class Exerciser:
                                % (path, k, n))
             if n > k:
                 raise Mismatch("%s: history lists %d versions, only %d committed" % (path, n, k))
-            self.check_store_versions(path, doc)
+            self.check_store_versions(path, doc, range(len(doc.versions)))
             doc.dirty = False
         for path, doc in self.docs.items():
             want = doc.versions[-1] if doc.versions else b""

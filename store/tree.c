@@ -2078,8 +2078,13 @@ static int rename_locked(struct tree *t, struct store_actor *a, const char *from
     int copies = tree_find(t->s, txn, to, &target) == 0;
     if (copies) {
         /* Onto itself (the kernel may ask when it holds two inodes for one
-         * name after an atomic save): nothing is copied, nothing commits. */
+         * name after an atomic save): nothing is copied, nothing commits.
+         * Only a document of that name (live, or removed and waiting to
+         * come back) takes a copy: a removed folder's name is simply
+         * taken, and a document moved there commits nothing. */
         if (rc == 0 && r.kind == RES_NODE && target.id == r.node.id)
+            copies = 0;
+        if (target.type != NODE_FILE)
             copies = 0;
         node_clear(&target);
     }

@@ -231,4 +231,23 @@ wrong.txt" "$(listing "$MNT/$B")" "ls -a of $B" &&
     check_versions "$A/note.txt"
 '
 
+test_expect_success 'a document moved onto a removed folder'"'"'s name while written gets one version' '
+    C=2026-0203 &&
+    mkdir "$MNT/$C" "$MNT/$C/visits" &&
+    rmdir "$MNT/$C/visits" &&
+    python3 - "$MNT/$C" <<-\PY &&
+	import os, sys
+	d = sys.argv[1]
+	fd = os.open(os.path.join(d, "draft.txt"), os.O_CREAT | os.O_WRONLY, 0o644)
+	os.write(fd, b"home visit planned\n")
+	os.rename(os.path.join(d, "draft.txt"), os.path.join(d, "visits"))
+	os.write(fd, b"home visit done\n")
+	os.close(fd)
+	PY
+    test_eq "home visit planned
+home visit done" "$(cat "$MNT/$C/visits")" "the document" &&
+    test_eq 1 "$(versions_of $C/visits)" "versions of the moved document" &&
+    check_request $C/visits v0 - pending
+'
+
 test_done

@@ -28,8 +28,13 @@ as_probe () {
 }
 
 test_expect_success "set-up: a user named $PROBE_USER" '
-    { getent passwd "$PROBE_USER" >/dev/null ||
-      useradd --no-create-home --shell /usr/sbin/nologin --user-group "$PROBE_USER"; } &&
+    for i in $(seq 20); do
+        getent passwd "$PROBE_USER" >/dev/null && break
+        # another test run may be adding it at this moment (CI runs make
+        # check and make asan side by side): look again
+        useradd --no-create-home --shell /usr/sbin/nologin --user-group "$PROBE_USER" ||
+            sleep 0.5
+    done &&
     PROBE_UID=$(id -u "$PROBE_USER") &&
     PROBE_GID=$(id -g "$PROBE_USER") &&
     test "$PROBE_UID" -gt 0

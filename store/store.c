@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <sys/sysmacros.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/codec.h"
@@ -23,6 +25,7 @@
 #include "store/log.h"
 #include "store/node.h"
 #include "store/par.h"
+#include "store/rcache.h"
 
 static const char *const DB_NAMES[STORE_DB_COUNT] = {
     "meta", "nodes", "dirents", "versions", "chunks", "retractions", "log",
@@ -44,24 +47,67 @@ void store_actor_fill(struct store_actor *a, uint32_t uid, uint32_t gid, uint32_
     a->ngroups = -1;
 }
 
+/* User names by uid, looked up again after USER_NAME_TTL_NS: a request
+ * records its actor's name, and the password database is read afresh at
+ * most once a second per user instead of once per request. */
+#define USER_NAME_SLOTS 16
+#define USER_NAME_TTL_NS 1000000000LL
+
+static struct {
+    uint32_t uid;
+    int64_t at; /* CLOCK_MONOTONIC, ns; 0: empty */
+    char name[STORE_USER_MAX];
+} user_names[USER_NAME_SLOTS];
+static pthread_mutex_t user_names_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void user_name_of(uint32_t uid, char out[STORE_USER_MAX])
+{
+    int64_t now = mono_ns();
+    unsigned slot = uid % USER_NAME_SLOTS;
+    pthread_mutex_lock(&user_names_mu);
+    if (user_names[slot].at && user_names[slot].uid == uid &&
+        now - user_names[slot].at < USER_NAME_TTL_NS) {
+        memcpy(out, user_names[slot].name, STORE_USER_MAX);
+        pthread_mutex_unlock(&user_names_mu);
+        return;
+    }
+    pthread_mutex_unlock(&user_names_mu);
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
+        snprintf(out, STORE_USER_MAX, "%s", res->pw_name);
+    else
+        snprintf(out, STORE_USER_MAX, "%u", uid);
+    pthread_mutex_lock(&user_names_mu);
+    user_names[slot].uid = uid;
+    user_names[slot].at = now;
+    memcpy(user_names[slot].name, out, STORE_USER_MAX);
+    pthread_mutex_unlock(&user_names_mu);
+}
+
 void store_actor_name(struct store_actor *a)
 {
     if (a->named)
         return;
-    struct passwd pw, *res = NULL;
-    char buf[1024];
-    if (getpwuid_r(a->uid, &pw, buf, sizeof buf, &res) == 0 && res)
-        snprintf(a->user, sizeof a->user, "%s", res->pw_name);
-    else
-        snprintf(a->user, sizeof a->user, "%u", a->uid);
+    user_name_of(a->uid, a->user);
+    /* The process name is read afresh every time: a process keeps its pid
+     * across exec, and the log must name the program that acted. */
     a->process[0] = '\0';
     char path[64];
     snprintf(path, sizeof path, "/proc/%u/comm", a->pid);
-    FILE *f = fopen(path, "re");
-    if (f) {
-        if (fgets(a->process, sizeof a->process, f))
-            a->process[strcspn(a->process, "\n")] = '\0';
-        fclose(f);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, a->process, sizeof a->process - 1);
+        a->process[n > 0 ? n : 0] = '\0';
+        a->process[strcspn(a->process, "\n")] = '\0';
+        close(fd);
     }
     a->named = 1;
 }
@@ -349,6 +395,7 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     pthread_mutex_init(&s->sync_mu, NULL);
     s->dir = strdup(dir);
     s->par = par_new(0);
+    s->rcache = rcache_new();
     int rc = s->dir && s->par ? env_open(dir, flags, &s->env) : -ENOMEM;
     if (rc == 0 && !(flags & STORE_OPEN_RDONLY))
         rc = durable_start(s);
@@ -486,6 +533,7 @@ void store_close(struct store *s)
         close(s->statm_fd);
     pthread_mutex_destroy(&s->sync_mu);
     par_free(s->par);
+    rcache_free(s->rcache);
     keys_free(s->keys);
     free(s->dir);
     free(s);
@@ -671,6 +719,9 @@ int store_record_open(struct store *s, enum store_db db, const void *key, size_t
     uint8_t ad[4 + 512];
     if (keylen > 511 || val->mv_size < KEYS_SEAL_OVERHEAD)
         return -EIO;
+    int hit = rcache_get(s->rcache, db, key, keylen, val->mv_data, val->mv_size, out, outlen);
+    if (hit)
+        return hit < 0 ? hit : 0;
     size_t adlen = record_ad(db, key, keylen, ad);
     size_t n = val->mv_size - KEYS_SEAL_OVERHEAD;
     uint8_t *p = malloc(n ? n : 1);
@@ -680,6 +731,7 @@ int store_record_open(struct store *s, enum store_db db, const void *key, size_t
         free(p);
         return -EIO;
     }
+    rcache_put(s->rcache, db, key, keylen, val->mv_data, val->mv_size, p, n);
     *out = p;
     *outlen = n;
     return 0;

@@ -113,6 +113,7 @@ struct store {
     int map_fd;           /* LMDB's fd of data.mdb, for store_value_read */
     int statm_fd;         /* /proc/self/statm, for store_map_trim */
     struct par *par; /* helpers for one read's decryption (store/par.h) */
+    struct rcache *rcache; /* records opened lately (store/rcache.h) */
 };
 
 /* Open flags. */

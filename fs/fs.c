@@ -752,6 +752,14 @@ static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
  * asked for, filled by the tree, answered by reply_xattr. */
 static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+    /* casefs keeps attributes only in the user namespace.  The kernel asks
+     * for security.capability before every write to a file (to know
+     * whether the write must drop it): answered at once, without a
+     * lookup of the inode's path. */
+    if (name && strncmp(name, "user.", 5) != 0) {
+        fuse_reply_err(req, ENODATA);
+        return;
+    }
     char path[TREE_PATH_MAX];
     struct store_actor a;
     actor_of(req, &a);

@@ -767,7 +767,11 @@ static int chunk_clean(const struct doc *d, const struct view *v, uint32_t i)
 #define PUT_BATCH 8
 
 struct put_batch {
-    uint8_t *space; /* PUT_BATCH pieces of CHUNK_MAX bytes */
+    uint8_t *space; /* the pieces, one after the other */
+    size_t cap;     /* bytes at space */
+    size_t used;    /* bytes of the pieces now held */
+    size_t hw;      /* most bytes ever held (to be wiped) */
+    size_t off[PUT_BATCH];
     size_t len[PUT_BATCH];
     size_t count;
 };
@@ -778,11 +782,12 @@ static int batch_flush(struct store *s, MDB_txn *txn, struct put_batch *b,
     const uint8_t *p[PUT_BATCH];
     uint8_t ids[PUT_BATCH][CHUNK_ID_BYTES];
     for (size_t i = 0; i < b->count; i++)
-        p[i] = b->space + i * CHUNK_MAX;
+        p[i] = b->space + b->off[i];
     int rc = chunk_put_many(s, txn, p, b->len, b->count, ids);
     for (size_t i = 0; i < b->count && rc == 0; i++)
         rc = list_push(out, ids[i], (uint32_t)b->len[i]);
     b->count = 0;
+    b->used = 0;
     return rc;
 }
 
@@ -792,17 +797,13 @@ static int batch_flush(struct store *s, MDB_txn *txn, struct put_batch *b,
  * changed chunk's start (a chunk boundary, so the cuts are those a pass
  * from the beginning would make) and runs until its cuts meet the list's
  * again.  final: through the end of the content.  Otherwise it stops at
- * the last boundary the chunker is sure of; *end is the offset reached. */
+ * the last boundary the chunker is sure of; *end is the offset reached.
+ * Its buffers are as large as the content left to cut needs (a small
+ * document's commit allocates and wipes a few KiB, not 640), and only what
+ * was used is wiped. */
 static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v, int final,
                    struct chunk_list *out, uint64_t *end)
 {
-    uint8_t *buf = malloc(2 * CHUNK_MAX);
-    struct put_batch b;
-    memset(&b, 0, sizeof b);
-    if (!buf || !(b.space = malloc(PUT_BATCH * CHUNK_MAX))) {
-        free(buf);
-        return -ENOMEM;
-    }
     /* Everything before the first change is taken over as it is. */
     uint64_t first = d->wlimit < v->size ? d->wlimit : v->size;
     for (size_t p = 0; p < v->npages && (uint64_t)p * DOC_PAGE < first; p++)
@@ -815,6 +816,18 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
     while (rc == 0 && i < d->wn && d->ws[i + 1] <= first)
         rc = list_push(out, d->wc[i].id, d->wc[i].len), i++;
     uint64_t pos = d->ws[i];
+    uint64_t span = v->size > pos ? v->size - pos : 0;
+    size_t bufcap = span < 2 * CHUNK_MAX ? (size_t)span : 2 * CHUNK_MAX;
+    struct put_batch b;
+    memset(&b, 0, sizeof b);
+    b.cap = span < PUT_BATCH * CHUNK_MAX ? (size_t)span : PUT_BATCH * CHUNK_MAX;
+    uint8_t *buf = malloc(bufcap ? bufcap : 1);
+    if (rc || !buf || !(b.space = malloc(b.cap ? b.cap : 1))) {
+        free(buf);
+        *end = pos;
+        return rc ? rc : -ENOMEM;
+    }
+    size_t buf_hw = 0;
     size_t at = 0, have = 0; /* buf[at, at + have) is the content at [pos, pos + have) */
     while (rc == 0 && pos < v->size) {
         while (i < d->wn && d->ws[i] < pos)
@@ -830,19 +843,29 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
         if (have < CHUNK_MAX && pos + have < v->size) {
             memmove(buf, buf + at, have);
             at = 0;
-            uint64_t want = 2 * CHUNK_MAX - have;
+            uint64_t want = bufcap - have;
             if (want > v->size - pos - have)
                 want = v->size - pos - have;
             rc = content_read(s, txn, d, v, pos + have, buf + have, (size_t)want);
             if (rc)
                 break;
             have += (size_t)want;
+            if (have > buf_hw)
+                buf_hw = have;
         }
         size_t cut = chunk_cut(s, buf + at, have, final && pos + have == v->size);
         if (cut == 0)
             break; /* not final: the rest waits for more content */
-        memcpy(b.space + b.count * CHUNK_MAX, buf + at, cut);
+        if (b.used + cut > b.cap)
+            rc = batch_flush(s, txn, &b, out);
+        if (rc)
+            break;
+        b.off[b.count] = b.used;
+        memcpy(b.space + b.used, buf + at, cut);
         b.len[b.count++] = cut;
+        b.used += cut;
+        if (b.used > b.hw)
+            b.hw = b.used;
         if (b.count == PUT_BATCH)
             rc = batch_flush(s, txn, &b, out);
         at += cut;
@@ -851,9 +874,9 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
     }
     if (rc == 0)
         rc = batch_flush(s, txn, &b, out);
-    sodium_memzero(buf, 2 * CHUNK_MAX);
+    sodium_memzero(buf, buf_hw);
     free(buf);
-    sodium_memzero(b.space, PUT_BATCH * CHUNK_MAX);
+    sodium_memzero(b.space, b.hw);
     free(b.space);
     *end = pos;
     return rc;

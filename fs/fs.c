@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -897,6 +898,14 @@ static void fs_free(struct fs *f)
 int fs_mount(struct store *s, const char *mountpoint, const struct fs_options *opt,
              struct fs **out, char *err, size_t errlen)
 {
+    /* The daemon's threads (FUSE workers, spills, decryption helpers)
+     * allocate and free the pages of documents being written, chunks being
+     * cut and LMDB's dirty pages, often one thread freeing what another
+     * allocated.  With an arena per thread each arena kept its own free
+     * pages resident: streaming 1 GiB in, five arenas and the heap held
+     * 34-50 MiB and the peak was 61-74 MiB; with one arena, 25-27 MiB and
+     * 54 MiB, at the same speed (the threads seldom allocate at once). */
+    mallopt(M_ARENA_MAX, 1);
     struct fs *f = calloc(1, sizeof *f);
     if (!f) {
         store_close(s);

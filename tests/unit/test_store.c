@@ -316,6 +316,26 @@ START_TEST(test_store_record_bound_to_key)
 }
 END_TEST
 
+/* Opens node record "n1" in a read transaction of its own. */
+static int open_n1(struct tstore *t, uint8_t **out, size_t *outlen)
+{
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t->s, 1, &txn), 0);
+    int rc = store_record_get(t->s, txn, STORE_DB_NODES, "n1", 2, KEYS_RECORD, out, outlen);
+    store_txn_abort(txn);
+    return rc;
+}
+
+static void put_n1(struct tstore *t, const char *text)
+{
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t->s, 0, &txn), 0);
+    ck_assert_int_eq(store_record_put(t->s, txn, STORE_DB_NODES, "n1", 2, KEYS_RECORD, text,
+                                      strlen(text)),
+                     0);
+    ck_assert_int_eq(store_txn_commit(t->s, txn), 0);
+}
+
 /* A record opened again comes from the cache of opened records only while
  * its stored bytes are the very bytes it was opened from: a damaged copy
  * fails as before, a rewritten record reads new. */
@@ -323,20 +343,11 @@ START_TEST(test_store_record_opened_again)
 {
     struct tstore t;
     tstore_open(&t);
-    MDB_txn *txn;
-    ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
-    ck_assert_int_eq(store_record_put(t.s, txn, STORE_DB_NODES, "n1", 2, KEYS_RECORD,
-                                      "first text", 10),
-                     0);
-    ck_assert_int_eq(store_txn_commit(t.s, txn), 0);
+    put_n1(&t, "first text");
     uint8_t *out = NULL;
     size_t outlen = 0;
     for (int round = 0; round < 3; round++) {
-        ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
-        ck_assert_int_eq(store_record_get(t.s, txn, STORE_DB_NODES, "n1", 2, KEYS_RECORD,
-                                          &out, &outlen),
-                         0);
-        store_txn_abort(txn);
+        ck_assert_int_eq(open_n1(&t, &out, &outlen), 0);
         ck_assert_uint_eq(outlen, 10);
         ck_assert_mem_eq(out, "first text", 10);
         free(out);
@@ -346,24 +357,12 @@ START_TEST(test_store_record_opened_again)
     const size_t offs[] = {KEYS_NONCE_BYTES + 3, 10 + KEYS_SEAL_OVERHEAD - 1, 0};
     for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
         ck_assert_int_eq(raw_flip(t.s, STORE_DB_NODES, "n1", 2, offs[i], 0x04), 0);
-        ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
-        ck_assert_int_eq(store_record_get(t.s, txn, STORE_DB_NODES, "n1", 2, KEYS_RECORD,
-                                          &out, &outlen),
-                         -EIO);
-        store_txn_abort(txn);
+        ck_assert_int_eq(open_n1(&t, &out, &outlen), -EIO);
         ck_assert_ptr_null(out);
         ck_assert_int_eq(raw_flip(t.s, STORE_DB_NODES, "n1", 2, offs[i], 0x04), 0);
     }
-    ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
-    ck_assert_int_eq(store_record_put(t.s, txn, STORE_DB_NODES, "n1", 2, KEYS_RECORD,
-                                      "second text!", 12),
-                     0);
-    ck_assert_int_eq(store_txn_commit(t.s, txn), 0);
-    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
-    ck_assert_int_eq(store_record_get(t.s, txn, STORE_DB_NODES, "n1", 2, KEYS_RECORD,
-                                      &out, &outlen),
-                     0);
-    store_txn_abort(txn);
+    put_n1(&t, "second text!");
+    ck_assert_int_eq(open_n1(&t, &out, &outlen), 0);
     ck_assert_uint_eq(outlen, 12);
     ck_assert_mem_eq(out, "second text!", 12);
     free(out);

@@ -554,7 +554,15 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_
             break;
         if (rounds < 3)
             pthread_mutex_unlock(&d->mu);
+        /* A large document's chunks are read with the map advised random
+         * (store.h); a small one's with the normal advice, as the names
+         * and nodes on the way to it were. */
+        int streaming = d->size >= DOC_STREAM;
+        if (streaming)
+            store_map_random_begin(s);
         par_for(s->par, pl.ntasks, read_task_run, &pl);
+        if (streaming)
+            store_map_random_end(s);
         if (rounds < 3)
             pthread_mutex_lock(&d->mu);
         for (size_t i = 0; i < pl.ntasks && !rc; i++)
@@ -828,6 +836,10 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
         return rc ? rc : -ENOMEM;
     }
     size_t buf_hw = 0;
+    /* A large document's chunks: the map advised random meanwhile. */
+    int streaming = span >= DOC_STREAM;
+    if (streaming)
+        store_map_random_begin(s);
     size_t at = 0, have = 0; /* buf[at, at + have) is the content at [pos, pos + have) */
     while (rc == 0 && pos < v->size) {
         while (i < d->wn && d->ws[i] < pos)
@@ -874,6 +886,8 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
     }
     if (rc == 0)
         rc = batch_flush(s, txn, &b, out);
+    if (streaming)
+        store_map_random_end(s);
     sodium_memzero(buf, buf_hw);
     free(buf);
     sodium_memzero(b.space, b.hw);

@@ -45,6 +45,9 @@
 #define DOC_PAGE (64u * 1024)
 /* Dirty pages gathered before a write spills them into chunks (2 MiB). */
 #define DOC_SPILL_PAGES 32u
+/* Documents from this size on are read, and content from this size on is
+ * cut into chunks, with LMDB's map advised random (store_map_random_begin). */
+#define DOC_STREAM (1u << 20)
 /* Largest document size accepted (1 TiB). */
 #define DOC_SIZE_MAX ((uint64_t)1 << 40)
 

@@ -304,7 +304,6 @@ static void map_find(struct store *s)
             s->map_addr = (void *)lo;
             s->map_len = hi - lo;
             s->map_fd = fd;
-            madvise(s->map_addr, s->map_len, MADV_RANDOM);
             s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
             break;
         }
@@ -393,6 +392,7 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     s->map_fd = -1;
     s->statm_fd = -1;
     pthread_mutex_init(&s->sync_mu, NULL);
+    pthread_mutex_init(&s->advice_mu, NULL);
     s->dir = strdup(dir);
     s->par = par_new(0);
     s->rcache = rcache_new();
@@ -532,6 +532,7 @@ void store_close(struct store *s)
     if (s->statm_fd >= 0)
         close(s->statm_fd);
     pthread_mutex_destroy(&s->sync_mu);
+    pthread_mutex_destroy(&s->advice_mu);
     par_free(s->par);
     rcache_free(s->rcache);
     keys_free(s->keys);
@@ -615,6 +616,26 @@ void store_map_touched(struct store *s, uint64_t bytes)
     uint64_t was = __atomic_fetch_add(&s->map_touched, bytes, __ATOMIC_RELAXED);
     if (was / STORE_MAP_CHECK != (was + bytes) / STORE_MAP_CHECK)
         store_map_trim(s);
+}
+
+void store_map_random_begin(struct store *s)
+{
+    if (!s->map_addr)
+        return;
+    pthread_mutex_lock(&s->advice_mu);
+    if (s->random_users++ == 0)
+        madvise(s->map_addr, s->map_len, MADV_RANDOM);
+    pthread_mutex_unlock(&s->advice_mu);
+}
+
+void store_map_random_end(struct store *s)
+{
+    if (!s->map_addr)
+        return;
+    pthread_mutex_lock(&s->advice_mu);
+    if (--s->random_users == 0)
+        madvise(s->map_addr, s->map_len, MADV_NORMAL);
+    pthread_mutex_unlock(&s->advice_mu);
 }
 
 void store_map_trim(struct store *s)

@@ -552,12 +552,12 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_
         rc = read_plan(d, &pl, buf, len, off);
         if (rc || pl.ntasks == 0)
             break;
-        if (rounds < 3)
-            pthread_mutex_unlock(&d->mu);
         /* A large document's chunks are read with the map advised random
          * (store.h); a small one's with the normal advice, as the names
-         * and nodes on the way to it were. */
+         * and nodes on the way to it were.  Decided under the lock. */
         int streaming = d->size >= DOC_STREAM;
+        if (rounds < 3)
+            pthread_mutex_unlock(&d->mu);
         if (streaming)
             store_map_random_begin(s);
         par_for(s->par, pl.ntasks, read_task_run, &pl);

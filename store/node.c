@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "store/codec.h"
+#include "store/scache.h"
 #include <stdio.h>
 
 #define NODE_RECORD_VERSION 1
@@ -58,13 +59,20 @@ int node_decode(const uint8_t *p, size_t n, uint64_t id, struct node *out)
 
 int node_get(struct store *s, MDB_txn *txn, uint64_t id, struct node *out)
 {
-    uint8_t key[8], *p;
+    uint8_t key[8], *p, kept[SCACHE_VALUE_MAX];
     size_t n;
     node_key(id, key);
+    if (scache_get(s->scache, txn, SCACHE_NODE, key, 8, kept, sizeof kept, &n)) {
+        int rc = node_decode(kept, n, id, out);
+        sodium_memzero(kept, n);
+        return rc;
+    }
     int rc = store_record_get(s, txn, STORE_DB_NODES, key, 8, KEYS_RECORD, &p, &n);
     if (rc)
         return rc;
     rc = node_decode(p, n, id, out);
+    if (rc == 0)
+        scache_put(s->scache, txn, SCACHE_NODE, key, 8, p, n);
     sodium_memzero(p, n);
     free(p);
     return rc;
@@ -99,6 +107,7 @@ int node_put(struct store *s, MDB_txn *txn, const struct node *n)
     if (rc == 0) {
         uint8_t key[8];
         node_key(n->id, key);
+        scache_note(s->scache, txn, SCACHE_NODE, key, 8);
         rc = store_record_put(s, txn, STORE_DB_NODES, key, 8, KEYS_RECORD, w.data, w.len);
     }
     codec_writer_free(&w);
@@ -159,19 +168,49 @@ static void dirent_key(struct store *s, uint64_t parent, const char *name,
     keys_hash(s->keys, KEYS_NAME_ID, buf, 8 + n, key + 8, NODE_ID_HASH_BYTES);
 }
 
+/* The cache's key for parent's entry of name: parent || name (0 when too
+ * long to be kept). */
+static size_t dirent_ckey(uint64_t parent, const char *name, uint8_t ck[SCACHE_KEY_MAX])
+{
+    size_t n = strlen(name);
+    if (8 + n > SCACHE_KEY_MAX)
+        return SCACHE_KEY_MAX + 1;
+    codec_be64_put(ck, parent);
+    memcpy(ck + 8, name, n);
+    return 8 + n;
+}
+
 int dirent_get(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
                uint64_t *id)
 {
+    uint8_t ck[SCACHE_KEY_MAX], kept[8];
+    size_t cklen = dirent_ckey(parent, name, ck), n;
+    if (scache_get(s->scache, txn, SCACHE_DIRENT, ck, cklen, kept, sizeof kept, &n)) {
+        if (n != 8)
+            return -ENOENT; /* known to be absent */
+        *id = codec_be64_get(kept);
+        return 0;
+    }
     uint8_t key[NODE_DIRENT_KEY_BYTES];
     dirent_key(s, parent, name, key);
     MDB_val k = {sizeof key, key}, v;
     int rc = mdb_get(txn, s->dbi[STORE_DB_DIRENTS], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        scache_put(s->scache, txn, SCACHE_DIRENT, ck, cklen, NULL, 0);
     if (rc)
         return store_mdb_err(rc);
     if (v.mv_size != 8)
         return -EIO;
+    scache_put(s->scache, txn, SCACHE_DIRENT, ck, cklen, v.mv_data, 8);
     *id = codec_be64_get(v.mv_data);
     return 0;
+}
+
+static void dirent_noted(struct store *s, MDB_txn *txn, uint64_t parent, const char *name)
+{
+    uint8_t ck[SCACHE_KEY_MAX];
+    size_t cklen = dirent_ckey(parent, name, ck);
+    scache_note(s->scache, txn, SCACHE_DIRENT, ck, cklen);
 }
 
 int dirent_put(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
@@ -180,6 +219,7 @@ int dirent_put(struct store *s, MDB_txn *txn, uint64_t parent, const char *name,
     uint8_t key[NODE_DIRENT_KEY_BYTES], val[8];
     dirent_key(s, parent, name, key);
     codec_be64_put(val, id);
+    dirent_noted(s, txn, parent, name);
     MDB_val k = {sizeof key, key}, v = {8, val};
     return store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_DIRENTS], &k, &v, 0));
 }
@@ -188,6 +228,7 @@ int dirent_del(struct store *s, MDB_txn *txn, uint64_t parent, const char *name)
 {
     uint8_t key[NODE_DIRENT_KEY_BYTES];
     dirent_key(s, parent, name, key);
+    dirent_noted(s, txn, parent, name);
     MDB_val k = {sizeof key, key};
     return store_mdb_err(mdb_del(txn, s->dbi[STORE_DB_DIRENTS], &k, NULL));
 }

@@ -26,6 +26,7 @@
 #include "store/node.h"
 #include "store/par.h"
 #include "store/rcache.h"
+#include "store/scache.h"
 
 static const char *const DB_NAMES[STORE_DB_COUNT] = {
     "meta", "nodes", "dirents", "versions", "chunks", "retractions", "log",
@@ -396,6 +397,7 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     s->dir = strdup(dir);
     s->par = par_new(0);
     s->rcache = rcache_new();
+    s->scache = scache_new();
     int rc = s->dir && s->par ? env_open(dir, flags, &s->env) : -ENOMEM;
     if (rc == 0 && !(flags & STORE_OPEN_RDONLY))
         rc = durable_start(s);
@@ -535,6 +537,7 @@ void store_close(struct store *s)
     pthread_mutex_destroy(&s->advice_mu);
     par_free(s->par);
     rcache_free(s->rcache);
+    scache_free(s->scache);
     keys_free(s->keys);
     free(s->dir);
     free(s);
@@ -649,8 +652,11 @@ void store_map_trim(struct store *s)
         return;
     buf[n] = 0;
     unsigned long size, resident, shared;
+    pthread_mutex_lock(&s->advice_mu);
+    unsigned long bound = s->random_users ? STORE_MAP_RESIDENT : STORE_MAP_RESIDENT_IDLE;
+    pthread_mutex_unlock(&s->advice_mu);
     if (sscanf(buf, "%lu %lu %lu", &size, &resident, &shared) != 3 ||
-        shared * (unsigned long)sysconf(_SC_PAGESIZE) <= STORE_MAP_RESIDENT)
+        shared * (unsigned long)sysconf(_SC_PAGESIZE) <= bound)
         return;
     /* The map is read-only and shared (no MDB_WRITEMAP): dropping its
      * pages from this process loses nothing. */
@@ -678,7 +684,10 @@ const void *store_value_read(struct store *s, const MDB_val *v, void *buf)
 int store_txn_begin(struct store *s, int rdonly, MDB_txn **txn)
 {
     *txn = NULL;
-    return store_mdb_err(mdb_txn_begin(s->env, NULL, rdonly ? MDB_RDONLY : 0, txn));
+    int rc = store_mdb_err(mdb_txn_begin(s->env, NULL, rdonly ? MDB_RDONLY : 0, txn));
+    if (rc == 0 && !rdonly)
+        scache_write_begin(s->scache, *txn);
+    return rc;
 }
 
 /* LMDB reports a short write as EIO; on a full disk that is ENOSPC. */
@@ -697,7 +706,9 @@ int store_txn_commit(struct store *s, MDB_txn *txn)
         mdb_txn_abort(txn);
         return -EIO;
     }
+    scache_commit_begin(s->scache, txn);
     int rc = disk_full_or(s, store_mdb_err(mdb_txn_commit(txn)));
+    scache_commit_end(s->scache, rc == 0);
     if (rc == 0 && s->sync_each_commit)
         rc = store_sync(s);
     return rc;

@@ -116,6 +116,7 @@ struct store {
     int random_users;     /* store_map_random_begin calls not yet ended */
     struct par *par; /* helpers for one read's decryption (store/par.h) */
     struct rcache *rcache; /* records opened lately (store/rcache.h) */
+    struct scache *scache; /* lookups of names and nodes (store/scache.h) */
 };
 
 /* Open flags. */
@@ -160,22 +161,33 @@ int store_sync_due(struct store *s);
 #define STORE_MAP_CHECK (1u << 20)
 void store_map_touched(struct store *s, uint64_t bytes);
 /* The map's advice.  Names, nodes, versions and the log are looked up
- * with the normal advice: a page fault reads and maps the pages around it
- * too, which later lookups of a cold store often want (a stat of a random
- * document among 100,000 after a mount: p99 0.75 ms with it, 1.1-1.6 ms
- * without).  While chunks are read or stored (between store_map_random_begin
- * and _end, on any thread) the map is advised MADV_RANDOM: a fault maps
- * that page alone, as the chunks' tree is keyed by random ids and chunk
- * contents are read with pread; with the normal advice a 1 GiB read maps
- * the chunk contents around every tree page and takes twice as long. */
+ * with the normal advice: a page fault on a page not yet in memory reads
+ * the pages around it from disk too, which later lookups of a cold store
+ * often want (a stat of a random document among 100,000 after a mount: p99
+ * 0.75 ms with it, 1.1-1.6 ms without).  While chunks are read or stored
+ * (between store_map_random_begin and _end, on any thread) the map is
+ * advised MADV_RANDOM: a fault reads that page alone, as the chunks' tree
+ * is keyed by random ids and chunk contents are read with pread; with the
+ * normal advice a 1 GiB read reads the chunk contents around every tree
+ * page and takes twice as long.  (Either way the kernel maps the pages
+ * around a fault that are already in memory, up to 64 KiB.) */
 void store_map_random_begin(struct store *s);
 void store_map_random_end(struct store *s);
-/* When more than STORE_MAP_RESIDENT bytes of files are resident in the
- * process (the map's pages, read from /proc/self/statm), lets go of the
- * map's pages (madvise MADV_DONTNEED: they stay in the page cache and a
- * later read maps them again), so that streaming a large document does not
- * make the process's resident size grow with it. */
+/* When more bytes of files are resident in the process than the bound
+ * (the map's pages, read from /proc/self/statm), lets go of the map's
+ * pages (madvise MADV_DONTNEED: they stay in the page cache and a later
+ * read maps them again), so that the process's resident size does not grow
+ * with the documents it streams or the store it walks.  The bound is
+ * STORE_MAP_RESIDENT while a document of 1 MiB or more is read or its
+ * content stored (store_map_random_begin), so that streaming one stays
+ * small, and STORE_MAP_RESIDENT_IDLE otherwise: every fault maps up to 64
+ * KiB around it, mostly chunk contents, and letting go of the map makes
+ * every page a lookup needs fault again (a tar x of 8,900 small files let
+ * go 142 times at 24 MiB, with 68,000 faults, ten times those without). */
+#ifndef STORE_MAP_RESIDENT
 #define STORE_MAP_RESIDENT (24u << 20)
+#endif
+#define STORE_MAP_RESIDENT_IDLE (96u << 20)
 void store_map_trim(struct store *s);
 /* The bytes of a large value that mdb_get returned (v), read from the file
  * with pread into buf (v->mv_size bytes) rather than through the map: a

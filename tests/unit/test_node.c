@@ -339,6 +339,174 @@ START_TEST(test_node_decode_malformed)
 }
 END_TEST
 
+/* The mode and the id name leads to, as transaction txn reads them. */
+static uint32_t mode_in(MDB_txn *txn, uint64_t id)
+{
+    struct node g;
+    ck_assert_int_eq(node_get(t.s, txn, id, &g), 0);
+    uint32_t mode = g.mode;
+    node_clear(&g);
+    return mode;
+}
+
+static int id_in(MDB_txn *txn, uint64_t parent, const char *name, uint64_t *id)
+{
+    *id = 0;
+    return dirent_get(t.s, txn, parent, name, id);
+}
+
+/* Lookups read again and again (and so answered from memory) follow every
+ * commit, and a transaction begun before a commit still reads what it
+ * began with, even after later ones read the new values. */
+START_TEST(test_node_lookups_follow_commits)
+{
+    uint64_t c = make_node(NODE_ROOT, "case", NODE_DIR);
+    uint64_t d = make_node(c, "note.txt", NODE_FILE);
+    uint64_t id;
+    MDB_txn *old, *txn;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+        ck_assert_uint_eq(mode_in(txn, d), 0100640);
+        ck_assert_int_eq(id_in(txn, c, "note.txt", &id), 0);
+        ck_assert_uint_eq(id, d);
+        ck_assert_int_eq(id_in(txn, c, "renamed.txt", &id), -ENOENT);
+        store_txn_abort(txn);
+    }
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &old), 0);
+
+    /* chmod and rename in one commit */
+    ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
+    struct node n;
+    ck_assert_int_eq(node_get(t.s, txn, d, &n), 0);
+    n.mode = 0100600;
+    ck_assert_int_eq(node_put(t.s, txn, &n), 0);
+    node_clear(&n);
+    ck_assert_int_eq(dirent_del(t.s, txn, c, "note.txt"), 0);
+    ck_assert_int_eq(dirent_put(t.s, txn, c, "renamed.txt", d), 0);
+    /* the writer reads its own changes */
+    ck_assert_uint_eq(mode_in(txn, d), 0100600);
+    ck_assert_int_eq(id_in(txn, c, "note.txt", &id), -ENOENT);
+    ck_assert_int_eq(id_in(txn, c, "renamed.txt", &id), 0);
+    ck_assert_uint_eq(id, d);
+    ck_assert_int_eq(store_txn_commit(t.s, txn), 0);
+
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+        ck_assert_uint_eq(mode_in(txn, d), 0100600);
+        ck_assert_int_eq(id_in(txn, c, "note.txt", &id), -ENOENT);
+        ck_assert_int_eq(id_in(txn, c, "renamed.txt", &id), 0);
+        ck_assert_uint_eq(id, d);
+        store_txn_abort(txn);
+    }
+    /* the transaction from before the commit, after the new values were read */
+    ck_assert_uint_eq(mode_in(old, d), 0100640);
+    ck_assert_int_eq(id_in(old, c, "note.txt", &id), 0);
+    ck_assert_uint_eq(id, d);
+    ck_assert_int_eq(id_in(old, c, "renamed.txt", &id), -ENOENT);
+    store_txn_abort(old);
+}
+END_TEST
+
+/* A change that is not committed is read only by its own transaction and
+ * is gone after the abort. */
+START_TEST(test_node_lookups_after_abort)
+{
+    uint64_t c = make_node(NODE_ROOT, "case", NODE_DIR);
+    uint64_t d = make_node(c, "note.txt", NODE_FILE);
+    uint64_t id;
+    MDB_txn *txn, *rd;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
+    ck_assert_uint_eq(mode_in(rd, d), 0100640);
+    store_txn_abort(rd);
+
+    ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
+    struct node n;
+    ck_assert_int_eq(node_get(t.s, txn, d, &n), 0);
+    n.mode = 0100444;
+    ck_assert_int_eq(node_put(t.s, txn, &n), 0);
+    node_clear(&n);
+    ck_assert_int_eq(dirent_del(t.s, txn, c, "note.txt"), 0);
+    ck_assert_uint_eq(mode_in(txn, d), 0100444);
+    ck_assert_int_eq(id_in(txn, c, "note.txt", &id), -ENOENT);
+    /* meanwhile a reader reads the committed state */
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
+    ck_assert_uint_eq(mode_in(rd, d), 0100640);
+    ck_assert_int_eq(id_in(rd, c, "note.txt", &id), 0);
+    store_txn_abort(rd);
+    store_txn_abort(txn);
+
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
+        ck_assert_uint_eq(mode_in(rd, d), 0100640);
+        ck_assert_int_eq(id_in(rd, c, "note.txt", &id), 0);
+        ck_assert_uint_eq(id, d);
+        store_txn_abort(rd);
+    }
+}
+END_TEST
+
+/* A name looked up while absent is found once created; a record read
+ * before another process changed the file is read again: damage made
+ * after it was read is still an error, a name removed is gone. */
+START_TEST(test_node_lookups_see_other_writers)
+{
+    uint64_t c = make_node(NODE_ROOT, "case", NODE_DIR);
+    uint64_t id;
+    MDB_txn *rd;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
+    ck_assert_int_eq(id_in(rd, c, "later.txt", &id), -ENOENT);
+    store_txn_abort(rd);
+    uint64_t d = make_node(c, "later.txt", NODE_FILE);
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
+    ck_assert_int_eq(id_in(rd, c, "later.txt", &id), 0);
+    ck_assert_uint_eq(id, d);
+    ck_assert_uint_eq(mode_in(rd, d), 0100640);
+    store_txn_abort(rd);
+
+    /* raw_* commit in transactions of their own, as another process would */
+    uint8_t key[8];
+    codec_be64_put(key, d);
+    ck_assert_int_eq(raw_flip(t.s, STORE_DB_NODES, key, 8, KEYS_NONCE_BYTES + 3, 0x04), 0);
+    struct node g;
+    memset(&g, 0, sizeof g);
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
+    ck_assert_int_eq(node_get(t.s, rd, d, &g), -EIO);
+    store_txn_abort(rd);
+    ck_assert_int_eq(raw_flip(t.s, STORE_DB_NODES, key, 8, KEYS_NONCE_BYTES + 3, 0x04), 0);
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
+    ck_assert_uint_eq(mode_in(rd, d), 0100640);
+    store_txn_abort(rd);
+
+    uint8_t *all;
+    size_t before = raw_count(t.s, STORE_DB_DIRENTS);
+    MDB_cursor *cur;
+    MDB_val k, v;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
+    ck_assert_int_eq(mdb_cursor_open(rd, t.s->dbi[STORE_DB_DIRENTS], &cur), 0);
+    int found = 0;
+    uint8_t dkey[NODE_DIRENT_KEY_BYTES];
+    while (mdb_cursor_get(cur, &k, &v, found ? MDB_NEXT : MDB_FIRST) == 0) {
+        found = 1;
+        if (v.mv_size == 8 && codec_be64_get(v.mv_data) == d &&
+            k.mv_size == NODE_DIRENT_KEY_BYTES) {
+            memcpy(dkey, k.mv_data, sizeof dkey);
+            found = 2;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    store_txn_abort(rd);
+    ck_assert_int_eq(found, 2);
+    ck_assert_int_eq(raw_get(t.s, STORE_DB_DIRENTS, dkey, sizeof dkey, &all), 8);
+    free(all);
+    ck_assert_int_eq(raw_del(t.s, STORE_DB_DIRENTS, dkey, sizeof dkey), 0);
+    ck_assert_uint_eq(raw_count(t.s, STORE_DB_DIRENTS), before - 1);
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
+    ck_assert_int_eq(id_in(rd, c, "later.txt", &id), -ENOENT);
+    store_txn_abort(rd);
+}
+END_TEST
+
 START_TEST(test_node_name_not_in_file)
 {
     static const char secret[] = "Zlatan-Ibrahimovic-811003-placement";
@@ -379,6 +547,9 @@ Suite *node_suite(void)
     tcase_add_test(tc, test_node_record_moved_is_eio);
     tcase_add_test(tc, test_node_decode_malformed);
     tcase_add_test(tc, test_node_name_not_in_file);
+    tcase_add_test(tc, test_node_lookups_follow_commits);
+    tcase_add_test(tc, test_node_lookups_after_abort);
+    tcase_add_test(tc, test_node_lookups_see_other_writers);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -22,6 +22,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fs/loop.h"
 #include "store/log.h"
 #include "store/tree.h"
 
@@ -966,11 +967,7 @@ int fs_run(struct fs *f)
     }
     if (pthread_create(&f->syncer, NULL, syncer_main, f) == 0)
         f->syncer_started = 1;
-    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_max_threads(cfg, 16);
-    fuse_loop_cfg_set_idle_threads(cfg, 4);
-    int rc = fuse_session_loop_mt(f->se, cfg);
-    fuse_loop_cfg_destroy(cfg);
+    int rc = loop_run(f->se);
     fuse_remove_signal_handlers(f->se);
     fuse_session_unmount(f->se);
     struct store_actor a;

@@ -44,6 +44,33 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Waits on cv (l->mu held) for at most us microseconds.  Every condition
+ * variable of the loop measures time on CLOCK_MONOTONIC. */
+static void wait_us(struct loop *l, pthread_cond_t *cv, long us)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += us / 1000000;
+    until.tv_nsec += (us % 1000000) * 1000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(cv, &l->mu, &until);
+}
+
+/* Starts fn(l) on a detached thread.  0 or -errno. */
+static int spawn(void *(*fn)(void *), struct loop *l)
+{
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, fn, l);
+    pthread_attr_destroy(&attr);
+    return -rc;
+}
+
 static int stopping(struct loop *l)
 {
     return __atomic_load_n(&l->stop, __ATOMIC_RELAXED) || fuse_session_exited(l->se);
@@ -197,14 +224,7 @@ static void *watchdog_main(void *arg)
             quiet = 0;
             continue;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += LOOP_UNHEARD_US * 1000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&l->watch, &l->mu, &until);
+        wait_us(l, &l->watch, LOOP_UNHEARD_US);
     }
     l->watchdog = 0;
     pthread_cond_broadcast(&l->done);
@@ -218,18 +238,13 @@ static int start_worker(struct loop *l)
     pthread_mutex_lock(&l->mu);
     l->threads++;
     pthread_mutex_unlock(&l->mu);
-    pthread_attr_t attr;
-    pthread_t th;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&th, &attr, worker_main, l);
-    pthread_attr_destroy(&attr);
+    int rc = spawn(worker_main, l);
     if (rc != 0) {
         pthread_mutex_lock(&l->mu);
         l->threads--;
         pthread_cond_broadcast(&l->done);
         pthread_mutex_unlock(&l->mu);
-        return -rc;
+        return rc;
     }
     return 0;
 }
@@ -240,8 +255,9 @@ int loop_run(struct fuse_session *se)
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
         return -errno;
-    /* On the heap, never destroyed: a worker's last unlock may still be
-     * under way when this returns. */
+    /* On the heap, its mutex and condition variables never destroyed: the
+     * last worker's unlock may still be returning when loop_run frees it
+     * (glibc's unlock touches nothing after it lets go). */
     struct loop *l = calloc(1, sizeof *l);
     if (!l)
         return -ENOMEM;
@@ -258,15 +274,10 @@ int loop_run(struct fuse_session *se)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&l->watch, &ca);
+    pthread_cond_init(&l->follow, &ca);
+    pthread_cond_init(&l->done, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_cond_init(&l->follow, NULL);
-    pthread_cond_init(&l->done, NULL);
-    pthread_attr_t attr;
-    pthread_t th;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    l->watchdog = pthread_create(&th, &attr, watchdog_main, l) == 0;
-    pthread_attr_destroy(&attr);
+    l->watchdog = spawn(watchdog_main, l) == 0;
     int rc = l->watchdog ? start_worker(l) : -EAGAIN;
     pthread_mutex_lock(&l->mu);
     if (rc)
@@ -276,14 +287,7 @@ int loop_run(struct fuse_session *se)
     while (l->threads > 0 || l->watchdog) {
         if (fuse_session_exited(se) && !l->stop)
             stop_locked(l, 0);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 100 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&l->done, &l->mu, &until);
+        wait_us(l, &l->done, 100000);
     }
     if (rc == 0)
         rc = l->error;

@@ -184,9 +184,7 @@ void store_map_random_end(struct store *s);
  * KiB around it, mostly chunk contents, and letting go of the map makes
  * every page a lookup needs fault again (a tar x of 8,900 small files let
  * go 142 times at 24 MiB, with 68,000 faults, ten times those without). */
-#ifndef STORE_MAP_RESIDENT
 #define STORE_MAP_RESIDENT (24u << 20)
-#endif
 #define STORE_MAP_RESIDENT_IDLE (96u << 20)
 void store_map_trim(struct store *s);
 /* The bytes of a large value that mdb_get returned (v), read from the file

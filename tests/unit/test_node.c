@@ -349,6 +349,16 @@ static uint32_t mode_in(MDB_txn *txn, uint64_t id)
     return mode;
 }
 
+/* chmod of node id in the write transaction txn. */
+static void set_mode(MDB_txn *txn, uint64_t id, uint32_t mode)
+{
+    struct node n;
+    ck_assert_int_eq(node_get(t.s, txn, id, &n), 0);
+    n.mode = mode;
+    ck_assert_int_eq(node_put(t.s, txn, &n), 0);
+    node_clear(&n);
+}
+
 static int id_in(MDB_txn *txn, uint64_t parent, const char *name, uint64_t *id)
 {
     *id = 0;
@@ -376,11 +386,7 @@ START_TEST(test_node_lookups_follow_commits)
 
     /* chmod and rename in one commit */
     ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
-    struct node n;
-    ck_assert_int_eq(node_get(t.s, txn, d, &n), 0);
-    n.mode = 0100600;
-    ck_assert_int_eq(node_put(t.s, txn, &n), 0);
-    node_clear(&n);
+    set_mode(txn, d, 0100600);
     ck_assert_int_eq(dirent_del(t.s, txn, c, "note.txt"), 0);
     ck_assert_int_eq(dirent_put(t.s, txn, c, "renamed.txt", d), 0);
     /* the writer reads its own changes */
@@ -420,11 +426,7 @@ START_TEST(test_node_lookups_after_abort)
     store_txn_abort(rd);
 
     ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
-    struct node n;
-    ck_assert_int_eq(node_get(t.s, txn, d, &n), 0);
-    n.mode = 0100444;
-    ck_assert_int_eq(node_put(t.s, txn, &n), 0);
-    node_clear(&n);
+    set_mode(txn, d, 0100444);
     ck_assert_int_eq(dirent_del(t.s, txn, c, "note.txt"), 0);
     ck_assert_uint_eq(mode_in(txn, d), 0100444);
     ck_assert_int_eq(id_in(txn, c, "note.txt", &id), -ENOENT);

@@ -468,13 +468,15 @@ START_TEST(test_node_lookups_see_other_writers)
     /* raw_* commit in transactions of their own, as another process would */
     uint8_t key[8];
     codec_be64_put(key, d);
-    ck_assert_int_eq(raw_flip(t.s, STORE_DB_NODES, key, 8, KEYS_NONCE_BYTES + 3, 0x04), 0);
+    ck_assert_int_eq(raw_flip(t.s, STORE_DB_NODES, key, 8, KEYS_NONCE_BYTES + 3, 0x04),
+                     0);
     struct node g;
     memset(&g, 0, sizeof g);
     ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
     ck_assert_int_eq(node_get(t.s, rd, d, &g), -EIO);
     store_txn_abort(rd);
-    ck_assert_int_eq(raw_flip(t.s, STORE_DB_NODES, key, 8, KEYS_NONCE_BYTES + 3, 0x04), 0);
+    ck_assert_int_eq(raw_flip(t.s, STORE_DB_NODES, key, 8, KEYS_NONCE_BYTES + 3, 0x04),
+                     0);
     ck_assert_int_eq(store_txn_begin(t.s, 1, &rd), 0);
     ck_assert_uint_eq(mode_in(rd, d), 0100640);
     store_txn_abort(rd);

@@ -127,29 +127,24 @@ static int get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
         return store_mdb_err(rc);
     if (v.mv_size < KEYS_SEAL_OVERHEAD || v.mv_size - KEYS_SEAL_OVERHEAD > cap)
         return -EIO;
-    uint8_t *sealed = malloc(v.mv_size);
-    if (!sealed)
-        return -ENOMEM;
-    const uint8_t *in = store_value_read(s, &v, sealed);
-    uint8_t ad[4 + CHUNK_ID_BYTES];
-    chunk_ad(id, ad);
+    /* The ciphertext is read into buf and decrypted there: no buffer of
+     * its own, one read from the file. */
     size_t len = v.mv_size - KEYS_SEAL_OVERHEAD;
-    rc = 0;
-    if (!in) {
+    uint8_t nonce[KEYS_NONCE_BYTES], tag[KEYS_TAG_BYTES], ad[4 + CHUNK_ID_BYTES];
+    rc = store_value_read3(s, &v, nonce, sizeof nonce, buf, len, tag, sizeof tag);
+    /* a value read from the file is not mapped; the tree's pages that led
+     * to it are */
+    store_map_touched(s, 4096);
+    chunk_ad(id, ad);
+    if (rc == 0 && keys_open_parts(s->keys, KEYS_CONTENT, ad, sizeof ad, nonce, buf, len,
+                                   tag, buf) != 0)
         rc = -EIO;
-    } else {
-        /* a value read from the file is not mapped; the tree's pages that
-         * led to it are */
-        store_map_touched(s, in == sealed ? 4096 : v.mv_size);
-        if (keys_open(s->keys, KEYS_CONTENT, ad, sizeof ad, in, v.mv_size, buf) != 0) {
-            sodium_memzero(buf, len);
-            rc = -EIO;
-        }
+    if (rc) {
+        sodium_memzero(buf, len);
+        return rc;
     }
-    free(sealed);
-    if (rc == 0)
-        *n = len;
-    return rc;
+    *n = len;
+    return 0;
 }
 
 int chunk_get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],

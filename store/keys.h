@@ -103,6 +103,15 @@ void keys_seal(const struct keys *k, enum keys_purpose purpose, const void *ad,
 int keys_open(const struct keys *k, enum keys_purpose purpose, const void *ad,
               size_t adlen, const uint8_t *in, size_t inlen, uint8_t *out);
 
+/* The same with the three parts of what keys_seal produced apart: nonce
+ * (KEYS_NONCE_BYTES), ciphertext (ctlen bytes) and tag (KEYS_TAG_BYTES).
+ * out (ctlen bytes) may be ct itself: decrypted in place, after the tag
+ * was checked.  0, or -EBADMSG with no plaintext in out (the tag is
+ * checked before anything is decrypted). */
+int keys_open_parts(const struct keys *k, enum keys_purpose purpose, const void *ad,
+                    size_t adlen, const uint8_t *nonce, const uint8_t *ct, size_t ctlen,
+                    const uint8_t *tag, uint8_t *out);
+
 /* Keyed BLAKE2b of in under sub-key `purpose`; outlen 16..64. */
 void keys_hash(const struct keys *k, enum keys_purpose purpose, const void *in,
                size_t inlen, uint8_t *out, size_t outlen);

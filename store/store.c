@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
@@ -621,29 +622,35 @@ void store_map_touched(struct store *s, uint64_t bytes)
         store_map_trim(s);
 }
 
+/* Whether the map found at open is still LMDB's: the store never resizes
+ * it, but a map resized through the environment (the unit tests fill a
+ * small one) is somewhere else, and its old range is not to be touched. */
+static int map_current(struct store *s)
+{
+    MDB_envinfo info;
+    return s->map_addr && s->map_fd >= 0 && mdb_env_info(s->env, &info) == 0 &&
+           info.me_mapsize == s->map_len;
+}
+
 void store_map_random_begin(struct store *s)
 {
-    if (!s->map_addr)
-        return;
     pthread_mutex_lock(&s->advice_mu);
-    if (s->random_users++ == 0)
+    if (s->random_users++ == 0 && map_current(s))
         madvise(s->map_addr, s->map_len, MADV_RANDOM);
     pthread_mutex_unlock(&s->advice_mu);
 }
 
 void store_map_random_end(struct store *s)
 {
-    if (!s->map_addr)
-        return;
     pthread_mutex_lock(&s->advice_mu);
-    if (--s->random_users == 0)
+    if (--s->random_users == 0 && map_current(s))
         madvise(s->map_addr, s->map_len, MADV_NORMAL);
     pthread_mutex_unlock(&s->advice_mu);
 }
 
 void store_map_trim(struct store *s)
 {
-    if (!s->map_addr || s->statm_fd < 0)
+    if (!map_current(s) || s->statm_fd < 0)
         return;
     /* "size resident shared ...", in pages; shared counts the file pages */
     char buf[128];
@@ -663,22 +670,45 @@ void store_map_trim(struct store *s)
     madvise(s->map_addr, s->map_len, MADV_DONTNEED);
 }
 
-const void *store_value_read(struct store *s, const MDB_val *v, void *buf)
+int store_value_read3(struct store *s, const MDB_val *v, void *p1, size_t n1, void *p2,
+                      size_t n2, void *p3, size_t n3)
 {
+    if (n1 + n2 + n3 != v->mv_size)
+        return -EIO;
+    struct iovec iov[3] = {{p1, n1}, {p2, n2}, {p3, n3}};
     const uint8_t *p = v->mv_data, *map = s->map_addr;
-    if (!map || s->map_fd < 0 || p < map || p + v->mv_size > map + s->map_len)
-        return v->mv_data;
-    size_t done = 0;
-    while (done < v->mv_size) {
-        ssize_t n = pread(s->map_fd, (uint8_t *)buf + done, v->mv_size - done,
-                          (off_t)(p - map) + (off_t)done);
+    if (!map_current(s) || p < map || p + v->mv_size > map + s->map_len) {
+        for (int i = 0; i < 3; i++) {
+            memcpy(iov[i].iov_base, p, iov[i].iov_len);
+            p += iov[i].iov_len;
+        }
+        return 0;
+    }
+    off_t at = (off_t)(p - map);
+    int i = 0;
+    while (i < 3) {
+        if (iov[i].iov_len == 0) {
+            i++;
+            continue;
+        }
+        ssize_t n = preadv(s->map_fd, iov + i, 3 - i, at);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return NULL;
-        done += (size_t)n;
+            return -EIO;
+        at += n;
+        /* a short read: go on from where it stopped */
+        while (i < 3 && (size_t)n >= iov[i].iov_len) {
+            n -= (ssize_t)iov[i].iov_len;
+            iov[i].iov_len = 0;
+            i++;
+        }
+        if (i < 3) {
+            iov[i].iov_base = (uint8_t *)iov[i].iov_base + n;
+            iov[i].iov_len -= (size_t)n;
+        }
     }
-    return buf;
+    return 0;
 }
 
 int store_txn_begin(struct store *s, int rdonly, MDB_txn **txn)

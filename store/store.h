@@ -188,13 +188,15 @@ void store_map_random_end(struct store *s);
 #define STORE_MAP_RESIDENT_IDLE (96u << 20)
 void store_map_trim(struct store *s);
 /* The bytes of a large value that mdb_get returned (v), read from the file
- * with pread into buf (v->mv_size bytes) rather than through the map: a
- * chunk read once is not mapped into the process (no page faults, no
- * resident size, the file's read-ahead sees the reads in order).  The pages
- * of a value of the transaction's snapshot stay as they are while it
- * lives.  Returns buf; v->mv_data itself when the value is not in the map
- * (a page the write transaction changed); NULL when the read fails. */
-const void *store_value_read(struct store *s, const MDB_val *v, void *buf);
+ * with preadv rather than through the map: a chunk read once is not mapped
+ * into the process (no page faults, no resident size, the file's
+ * read-ahead sees the reads in order).  The pages of a value of the
+ * transaction's snapshot stay as they are while it lives.  The value's
+ * first n1 bytes go to p1, the next n2 to p2, the rest (n3) to p3; a value
+ * not in the map (a page the write transaction changed) is copied.  0, or
+ * -EIO when the read fails or the sizes do not add up to the value's. */
+int store_value_read3(struct store *s, const MDB_val *v, void *p1, size_t n1, void *p2,
+                      size_t n2, void *p3, size_t n3);
 
 /* Transactions.  store_txn_commit maps LMDB's errors: MDB_MAP_FULL,
  * ENOSPC and a failed write on a full filesystem -> -ENOSPC, everything

@@ -13,6 +13,7 @@
 #include "fs/fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -40,6 +41,7 @@ struct fs {
     pthread_cond_t sync_cv;
     int stopping;
     int syncer_started;
+    char mountpoint[4096]; /* absolute, as mounted */
 };
 
 static struct fs *fs_of(fuse_req_t req)
@@ -896,6 +898,63 @@ static void fs_free(struct fs *f)
     free(f);
 }
 
+/* mountinfo writes a space, tab, newline and backslash in a path as an
+ * octal escape; undoes that in place. */
+static void mountinfo_unescape(char *p)
+{
+    char *w = p;
+    for (; *p; p++) {
+        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+            p[3] >= '0' && p[3] <= '7') {
+            *w++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+            p += 3;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = 0;
+}
+
+/* The kernel gives a FUSE mount the smaller of its default read-ahead
+ * (128 KiB) and what the daemon asks for, so a program reading a document
+ * through sends one request per 128 KiB, each a round trip and a wake-up.
+ * Once the kernel has taken the INIT answer (which would set it back), the
+ * mount's read-ahead is raised to FS_READAHEAD_KB, the largest request the
+ * daemon takes, through its device's sysfs entry (root only: otherwise the
+ * default stays).  Cold 1 GiB read: 2.2-2.8 s -> 1.4-1.5 s, half the
+ * daemon's system time.  The device is found in /proc/self/mountinfo:
+ * looking at the mountpoint itself is a request to this daemon. */
+#define FS_READAHEAD_KB "1024"
+static void readahead_raise(const char *mountpoint)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return;
+    char line[4352], dev[32] = "";
+    while (fgets(line, sizeof line, f)) {
+        unsigned maj, mnr;
+        char mp[4096], type[64];
+        if (sscanf(line, "%*u %*u %u:%u %*s %4095s %*[^-]- %63s", &maj, &mnr, mp, type) !=
+            4)
+            continue;
+        mountinfo_unescape(mp);
+        if (strcmp(mp, mountpoint) == 0 && strcmp(type, "fuse.casefs") == 0)
+            snprintf(dev, sizeof dev, "%u:%u", maj, mnr); /* the last mount there */
+    }
+    fclose(f);
+    if (!dev[0])
+        return;
+    char path[96];
+    snprintf(path, sizeof path, "/sys/class/bdi/%s/read_ahead_kb", dev);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (write(fd, FS_READAHEAD_KB, strlen(FS_READAHEAD_KB)) < 0) {
+        /* the kernel's default stays */
+    }
+    close(fd);
+}
+
 int fs_mount(struct store *s, const char *mountpoint, const struct fs_options *opt,
              struct fs **out, char *err, size_t errlen)
 {
@@ -951,11 +1010,18 @@ int fs_mount(struct store *s, const char *mountpoint, const struct fs_options *o
         fs_free(f);
         return -EIO;
     }
+    snprintf(f->mountpoint, sizeof f->mountpoint, "%s", mountpoint);
     struct store_actor a;
     store_actor_self(&a);
     log_append_alone(s, &a, "mount", "", 0, 0, mountpoint);
     *out = f;
     return 0;
+}
+
+static void after_init(void *arg)
+{
+    struct fs *f = arg;
+    readahead_raise(f->mountpoint);
 }
 
 int fs_run(struct fs *f)
@@ -967,7 +1033,7 @@ int fs_run(struct fs *f)
     }
     if (pthread_create(&f->syncer, NULL, syncer_main, f) == 0)
         f->syncer_started = 1;
-    int rc = loop_run(f->se);
+    int rc = loop_run(f->se, after_init, f);
     fuse_remove_signal_handlers(f->se);
     fuse_session_unmount(f->se);
     struct store_actor a;

@@ -35,6 +35,9 @@ struct loop {
     int watch_sleeping; /* ... and sleeps until the next request */
     int stop;
     int error;
+    void (*after_init)(void *);
+    void *after_init_arg;
+    int inited; /* the first request was answered */
 };
 
 static int64_t mono_us(void)
@@ -182,6 +185,8 @@ static void *worker_main(void *arg)
         l->busy++;
         pthread_mutex_unlock(&l->mu);
         fuse_session_process_buf(l->se, &buf);
+        if (!__atomic_exchange_n(&l->inited, 1, __ATOMIC_ACQ_REL) && l->after_init)
+            l->after_init(l->after_init_arg);
         spin = 1;
         pthread_mutex_lock(&l->mu);
         l->busy--;
@@ -249,7 +254,7 @@ static int start_worker(struct loop *l)
     return 0;
 }
 
-int loop_run(struct fuse_session *se)
+int loop_run(struct fuse_session *se, void (*after_init)(void *), void *arg)
 {
     int fd = fuse_session_fd(se);
     int flags = fcntl(fd, F_GETFL);
@@ -263,6 +268,8 @@ int loop_run(struct fuse_session *se)
         return -ENOMEM;
     l->se = se;
     l->fd = fd;
+    l->after_init = after_init;
+    l->after_init_arg = arg;
     l->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->stopfd < 0) {
         int e = -errno;

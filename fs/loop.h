@@ -37,7 +37,10 @@ struct fuse_session;
 #define LOOP_THREADS_MAX 16
 
 /* Runs until the file system is unmounted or fuse_session_exit (a
- * signal).  0, or -errno when the device failed or no thread could start. */
-int loop_run(struct fuse_session *se);
+ * signal).  0, or -errno when the device failed or no thread could start.
+ * after_init (if not NULL) is called once with arg, on a worker, when the
+ * first request (the kernel's INIT) has been answered: the kernel has then
+ * taken the connection's settings, which can be changed from then on. */
+int loop_run(struct fuse_session *se, void (*after_init)(void *), void *arg);
 
 #endif

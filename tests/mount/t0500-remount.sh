@@ -62,6 +62,11 @@ test_expect_success 'listing, modes, owners, times and inode numbers are as befo
     test_cmp "$TMP/state.before" "$TMP/state.after"
 '
 
+test_expect_success 'the mount reads ahead 1 MiB (the largest request it takes), after a remount too' '
+    test "$(id -u)" = 0 || fail "the suite runs as root (FUSE mounts, allow_other)" &&
+    test_eq 1024 "$(cat "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb")" "read_ahead_kb"
+'
+
 test_expect_success 'contents are as before' '
     (cd "$MNT" && find . -type f -exec md5sum {} + | LC_ALL=C sort -k2) >"$TMP/sums.after" &&
     test_cmp "$TMP/sums.before" "$TMP/sums.after"

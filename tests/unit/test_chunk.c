@@ -258,6 +258,56 @@ START_TEST(test_chunk_cut_short_input)
 }
 END_TEST
 
+/* The cut one byte at a time, as chunk.c's header describes it: the store's
+ * chunks depend on these cuts never changing. */
+static size_t cut_bytewise(const uint8_t *p, size_t n, int final)
+{
+    size_t limit = n < CHUNK_MAX ? n : CHUNK_MAX;
+    if (limit <= CHUNK_MIN)
+        return (final || n >= CHUNK_MAX) ? limit : 0;
+    uint64_t h = 0;
+    for (size_t i = CHUNK_MIN - 64; i < limit; i++) {
+        h = (h << 1) + t.s->keys->gear[p[i]];
+        if (i >= CHUNK_MIN && (h >> (64 - CHUNK_AVG_BITS)) == 0)
+            return i + 1;
+    }
+    return (limit == CHUNK_MAX || final) ? limit : 0;
+}
+
+START_TEST(test_chunk_cut_same_as_bytewise)
+{
+    enum { N = 4 * MIB };
+    uint8_t *p = malloc(N);
+    const char *line = "2026-03-04 journal: home visit, the child was at school\n";
+    for (int kind = 0; kind < 3; kind++) {
+        if (kind == 0)
+            fill_random(p, N, 4242);
+        else if (kind == 1) /* text whose lines repeat */
+            for (size_t i = 0; i < N; i++)
+                p[i] = (uint8_t)line[i % strlen(line)];
+        else /* zeros with a few random bytes */
+            for (size_t i = 0; i < N; i++)
+                p[i] = (i * 2654435761u) % 4099 == 0 ? (uint8_t)(i * 31) : 0;
+        uint64_t seed = 7;
+        size_t cuts = 0;
+        for (int k = 0; k < 3000; k++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            size_t off = (size_t)(seed >> 33) % (N - 2 * CHUNK_MAX);
+            size_t n = (size_t)(seed >> 13) % (2 * CHUNK_MAX);
+            int final = (int)(seed >> 7) & 1;
+            size_t want = cut_bytewise(p + off, n, final);
+            ck_assert_msg(chunk_cut(t.s, p + off, n, final) == want,
+                          "kind %d at %zu, %zu bytes, final %d: cut differs", kind, off,
+                          n, final);
+            cuts += want > 0 && want < CHUNK_MAX && want < n;
+        }
+        if (kind == 0)
+            ck_assert_uint_gt(cuts, 1000); /* content-defined cuts were compared */
+    }
+    free(p);
+}
+END_TEST
+
 /* Ids of the chunks of p[0..n). */
 static size_t ids_of(const uint8_t *p, size_t n, uint8_t (*ids)[CHUNK_ID_BYTES],
                      size_t max)
@@ -361,6 +411,7 @@ Suite *chunk_suite(void)
     tcase_add_test(tc, test_chunk_checked_finds_wrong_content);
     tcase_add_test(tc, test_chunk_cut_bounds_and_determinism);
     tcase_add_test(tc, test_chunk_cut_short_input);
+    tcase_add_test(tc, test_chunk_cut_same_as_bytewise);
     tcase_add_test(tc, test_chunk_cut_content_defined);
     suite_add_tcase(s, tc);
     return s;

@@ -110,7 +110,7 @@ struct store {
     uint64_t map_touched; /* bytes read through the map since the last release */
     void *map_addr;       /* LMDB's map of data.mdb (NULL: not found) */
     size_t map_len;
-    int map_fd;           /* LMDB's fd of data.mdb, for store_value_read */
+    int map_fd;           /* LMDB's fd of data.mdb, for store_value_read3 */
     int statm_fd;         /* /proc/self/statm, for store_map_trim */
     pthread_mutex_t advice_mu;
     int random_users;     /* store_map_random_begin calls not yet ended */

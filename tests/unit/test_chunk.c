@@ -274,36 +274,69 @@ static size_t cut_bytewise(const uint8_t *p, size_t n, int final)
     return (limit == CHUNK_MAX || final) ? limit : 0;
 }
 
+static void cut_compare(const uint8_t *p, size_t n, int final, int kind, size_t off)
+{
+    ck_assert_msg(chunk_cut(t.s, p, n, final) == cut_bytewise(p, n, final),
+                  "kind %d at %zu, %zu bytes, final %d: cut differs", kind, off, n,
+                  final);
+}
+
+/* Every cut compared, and the lengths around each content-defined cut
+ * (so that the cut falls in the last bytes of a four-byte step and in the
+ * bytes past the last whole step).  Kind 3 has a gear of its own under
+ * which most positions match, so that two matches in one step and matches
+ * just before the end are common; the store's own gear is put back. */
 START_TEST(test_chunk_cut_same_as_bytewise)
 {
     enum { N = 4 * MIB };
     uint8_t *p = malloc(N);
+    uint64_t gear[256];
+    memcpy(gear, t.s->keys->gear, sizeof gear);
     const char *line = "2026-03-04 journal: home visit, the child was at school\n";
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 4; kind++) {
+        uint64_t seed = 7;
         if (kind == 0)
             fill_random(p, N, 4242);
         else if (kind == 1) /* text whose lines repeat */
             for (size_t i = 0; i < N; i++)
                 p[i] = (uint8_t)line[i % strlen(line)];
-        else /* zeros with a few random bytes */
+        else if (kind == 2) /* zeros with a few random bytes */
             for (size_t i = 0; i < N; i++)
                 p[i] = (i * 2654435761u) % 4099 == 0 ? (uint8_t)(i * 31) : 0;
-        uint64_t seed = 7;
-        size_t cuts = 0;
+        else { /* a byte 1 in eight; only byte 1 reaches the top bits */
+            for (size_t i = 0; i < N; i++) {
+                seed = seed * 6364136223846793005u + 1442695040888963407u;
+                p[i] = (seed >> 61) == 0;
+            }
+            memset(t.s->keys->gear, 0, sizeof gear);
+            t.s->keys->gear[1] = 1ull << 50;
+        }
+        size_t cuts = 0, lens[4] = {0};
         for (int k = 0; k < 3000; k++) {
             seed = seed * 6364136223846793005u + 1442695040888963407u;
             size_t off = (size_t)(seed >> 33) % (N - 2 * CHUNK_MAX);
             size_t n = (size_t)(seed >> 13) % (2 * CHUNK_MAX);
+            if (kind == 3)
+                n = CHUNK_MIN - 4 + (size_t)(seed >> 13) % 64;
             int final = (int)(seed >> 7) & 1;
-            size_t want = cut_bytewise(p + off, n, final);
-            ck_assert_msg(chunk_cut(t.s, p + off, n, final) == want,
-                          "kind %d at %zu, %zu bytes, final %d: cut differs", kind, off,
-                          n, final);
-            cuts += want > 0 && want < CHUNK_MAX && want < n;
+            cut_compare(p + off, n, final, kind, off);
+            size_t c = cut_bytewise(p + off, n, 1);
+            if (c > CHUNK_MIN && c < CHUNK_MAX && c < n) {
+                cuts++;
+                lens[c % 4]++;
+                for (size_t m = c - 3; m <= c + 3; m++)
+                    for (int f = 0; f < 2; f++)
+                        cut_compare(p + off, m, f, kind, off);
+            }
         }
-        if (kind == 0)
-            ck_assert_uint_gt(cuts, 1000); /* content-defined cuts were compared */
+        if (kind == 1 || kind == 2)
+            continue; /* repeating and sparse content: mostly forced cuts */
+        ck_assert_msg(cuts > 1000, "kind %d: only %zu content-defined cuts", kind, cuts);
+        for (int r = 0; r < 4; r++) /* cuts at every place in a step */
+            ck_assert_msg(lens[r] > 50, "kind %d: %zu cuts at %d mod 4", kind, lens[r],
+                          r);
     }
+    memcpy(t.s->keys->gear, gear, sizeof gear);
     free(p);
 }
 END_TEST

@@ -158,18 +158,6 @@ void keys_seal(const struct keys *k, enum keys_purpose purpose, const void *ad,
                                                ad, adlen, NULL, out, k->sub[purpose]);
 }
 
-int keys_open(const struct keys *k, enum keys_purpose purpose, const void *ad,
-              size_t adlen, const uint8_t *in, size_t inlen, uint8_t *out)
-{
-    if (inlen < KEYS_SEAL_OVERHEAD)
-        return -EBADMSG;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, in + KEYS_NONCE_BYTES,
-                                                   inlen - KEYS_NONCE_BYTES, ad, adlen,
-                                                   in, k->sub[purpose]) != 0)
-        return -EBADMSG;
-    return 0;
-}
-
 int keys_open_parts(const struct keys *k, enum keys_purpose purpose, const void *ad,
                     size_t adlen, const uint8_t *nonce, const uint8_t *ct, size_t ctlen,
                     const uint8_t *tag, uint8_t *out)
@@ -179,6 +167,16 @@ int keys_open_parts(const struct keys *k, enum keys_purpose purpose, const void 
             out, NULL, ct, ctlen, tag, ad, adlen, nonce, k->sub[purpose]) != 0)
         return -EBADMSG;
     return 0;
+}
+
+int keys_open(const struct keys *k, enum keys_purpose purpose, const void *ad,
+              size_t adlen, const uint8_t *in, size_t inlen, uint8_t *out)
+{
+    if (inlen < KEYS_SEAL_OVERHEAD)
+        return -EBADMSG;
+    size_t ctlen = inlen - KEYS_SEAL_OVERHEAD;
+    return keys_open_parts(k, purpose, ad, adlen, in, in + KEYS_NONCE_BYTES, ctlen,
+                           in + KEYS_NONCE_BYTES + ctlen, out);
 }
 
 void keys_hash(const struct keys *k, enum keys_purpose purpose, const void *in,

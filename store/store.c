@@ -290,6 +290,8 @@ int store_unlock(const char *dir, const char *pass, size_t len, struct keys **ou
  * where it is unless MDB_FIXEDMAP). */
 static void map_find(struct store *s)
 {
+    s->map_addr = NULL;
+    s->map_len = 0;
     int fd = -1;
     struct stat st;
     if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &st))
@@ -306,7 +308,8 @@ static void map_find(struct store *s)
             s->map_addr = (void *)lo;
             s->map_len = hi - lo;
             s->map_fd = fd;
-            s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+            if (s->statm_fd < 0)
+                s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
             break;
         }
     }
@@ -622,35 +625,38 @@ void store_map_touched(struct store *s, uint64_t bytes)
         store_map_trim(s);
 }
 
-/* Whether the map found at open is still LMDB's: the store never resizes
- * it, but a map resized through the environment (the unit tests fill a
- * small one) is somewhere else, and its old range is not to be touched. */
-static int map_current(struct store *s)
+int store_map_resize(struct store *s, size_t size)
 {
-    MDB_envinfo info;
-    return s->map_addr && s->map_fd >= 0 && mdb_env_info(s->env, &info) == 0 &&
-           info.me_mapsize == s->map_len;
+    int rc = store_mdb_err(mdb_env_set_mapsize(s->env, size));
+    pthread_mutex_lock(&s->advice_mu);
+    map_find(s); /* LMDB mapped it again, perhaps elsewhere */
+    pthread_mutex_unlock(&s->advice_mu);
+    return rc;
 }
 
 void store_map_random_begin(struct store *s)
 {
+    if (!s->map_addr)
+        return;
     pthread_mutex_lock(&s->advice_mu);
-    if (s->random_users++ == 0 && map_current(s))
+    if (s->random_users++ == 0)
         madvise(s->map_addr, s->map_len, MADV_RANDOM);
     pthread_mutex_unlock(&s->advice_mu);
 }
 
 void store_map_random_end(struct store *s)
 {
+    if (!s->map_addr)
+        return;
     pthread_mutex_lock(&s->advice_mu);
-    if (--s->random_users == 0 && map_current(s))
+    if (--s->random_users == 0)
         madvise(s->map_addr, s->map_len, MADV_NORMAL);
     pthread_mutex_unlock(&s->advice_mu);
 }
 
 void store_map_trim(struct store *s)
 {
-    if (!map_current(s) || s->statm_fd < 0)
+    if (!s->map_addr || s->statm_fd < 0)
         return;
     /* "size resident shared ...", in pages; shared counts the file pages */
     char buf[128];
@@ -677,7 +683,7 @@ int store_value_read3(struct store *s, const MDB_val *v, void *p1, size_t n1, vo
         return -EIO;
     struct iovec iov[3] = {{p1, n1}, {p2, n2}, {p3, n3}};
     const uint8_t *p = v->mv_data, *map = s->map_addr;
-    if (!map_current(s) || p < map || p + v->mv_size > map + s->map_len) {
+    if (!map || s->map_fd < 0 || p < map || p + v->mv_size > map + s->map_len) {
         for (int i = 0; i < 3; i++) {
             memcpy(iov[i].iov_base, p, iov[i].iov_len);
             p += iov[i].iov_len;

@@ -187,6 +187,11 @@ void store_map_random_end(struct store *s);
 #define STORE_MAP_RESIDENT (24u << 20)
 #define STORE_MAP_RESIDENT_IDLE (96u << 20)
 void store_map_trim(struct store *s);
+/* Sets LMDB's map size (the store's own is STORE_MAP_SIZE; the unit tests
+ * fill a small one) and finds the map again: LMDB may map it elsewhere,
+ * and the old range must not be read or let go of.  Not while any
+ * transaction is open.  0 or -errno. */
+int store_map_resize(struct store *s, size_t size);
 /* The bytes of a large value that mdb_get returned (v), read from the file
  * with preadv rather than through the map: a chunk read once is not mapped
  * into the process (no page faults, no resident size, the file's

@@ -397,7 +397,7 @@ START_TEST(test_store_map_full_is_enospc)
     size_t used = (info.me_last_pgno + 1) * (size_t)est.ms_psize;
     if ((size_t)st.st_size > used)
         used = (size_t)st.st_size;
-    ck_assert_int_eq(mdb_env_set_mapsize(t.s->env, used + 256 * 1024), 0);
+    ck_assert_int_eq(store_map_resize(t.s, used + 256 * 1024), 0);
 
     enum { PER_TXN = 2, CHUNK = 16 * 1024, ROUNDS = 200 };
     uint8_t(*ids)[CHUNK_ID_BYTES] = calloc(ROUNDS * PER_TXN, CHUNK_ID_BYTES);

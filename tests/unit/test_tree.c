@@ -960,7 +960,7 @@ START_TEST(test_tree_disk_full_enospc_keeps_earlier)
     ck_assert_int_eq(mdb_env_info(ts.s->env, &info), 0);
     ck_assert_int_eq(mdb_env_stat(ts.s->env, &est), 0);
     size_t used = (info.me_last_pgno + 1) * (size_t)est.ms_psize;
-    ck_assert_int_eq(mdb_env_set_mapsize(ts.s->env, used + 256 * 1024), 0);
+    ck_assert_int_eq(store_map_resize(ts.s, used + 256 * 1024), 0);
 
     size_t big = 2 * 1024 * 1024;
     uint8_t *p = malloc(big);

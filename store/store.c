@@ -318,6 +318,70 @@ static void map_find(struct store *s)
 
 static int sync_point(struct store *s);
 
+/* Starts the write-out of the pages commits left dirty in data.mdb, past
+ * the two meta pages (a meta page is rewritten by every commit: it goes
+ * with the flush).  Writing a later transaction's pages early is what the
+ * kernel's own write-back may do at any time: the pin keeps the durable
+ * point whole (durable.h).  Nothing waits for these writes. */
+static void *write_behind_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->wb_mu);
+    for (;;) {
+        while (!s->wb_pending && !s->wb_stop)
+            pthread_cond_wait(&s->wb_cv, &s->wb_mu);
+        if (s->wb_stop)
+            break;
+        s->wb_pending = 0;
+        pthread_mutex_unlock(&s->wb_mu);
+        sync_file_range(s->datafd, 2 * (off_t)s->psize, 0, SYNC_FILE_RANGE_WRITE);
+        pthread_mutex_lock(&s->wb_mu);
+    }
+    pthread_mutex_unlock(&s->wb_mu);
+    return NULL;
+}
+
+static uint64_t coarse_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Only while clients ask for flushes: a commit then is likely to be
+ * flushed soon, by the next fsync.  Without them (a tar x, a copy) the
+ * durable point every fraction of a second writes many commits' pages in
+ * one go, and a write-out per commit would only cost time. */
+static int write_behind_due(struct store *s)
+{
+    uint64_t asked = __atomic_load_n(&s->fsync_ms, __ATOMIC_RELAXED);
+    return asked && coarse_ms() - asked < STORE_WRITE_BEHIND_MS;
+}
+
+static void write_behind_poke(struct store *s)
+{
+    if (!s->wb_started)
+        return;
+    pthread_mutex_lock(&s->wb_mu);
+    if (!s->wb_pending) {
+        s->wb_pending = 1;
+        pthread_cond_signal(&s->wb_cv);
+    }
+    pthread_mutex_unlock(&s->wb_mu);
+}
+
+static void write_behind_stop(struct store *s)
+{
+    if (!s->wb_started)
+        return;
+    pthread_mutex_lock(&s->wb_mu);
+    s->wb_stop = 1;
+    pthread_cond_signal(&s->wb_cv);
+    pthread_mutex_unlock(&s->wb_mu);
+    pthread_join(s->wb_thread, NULL);
+    s->wb_started = 0;
+}
+
 /* Writable stores: no commit before the first durable point and its pin. */
 static int durable_start(struct store *s)
 {
@@ -335,6 +399,9 @@ static int durable_start(struct store *s)
     pthread_mutex_lock(&s->sync_mu);
     rc = sync_point(s);
     pthread_mutex_unlock(&s->sync_mu);
+    /* Without the thread commits are only written at the flush. */
+    if (rc == 0 && pthread_create(&s->wb_thread, NULL, write_behind_main, s) == 0)
+        s->wb_started = 1;
     return rc;
 }
 
@@ -398,6 +465,8 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     s->statm_fd = -1;
     pthread_mutex_init(&s->sync_mu, NULL);
     pthread_mutex_init(&s->advice_mu, NULL);
+    pthread_mutex_init(&s->wb_mu, NULL);
+    pthread_cond_init(&s->wb_cv, NULL);
     s->dir = strdup(dir);
     s->par = par_new(0);
     s->rcache = rcache_new();
@@ -525,6 +594,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    write_behind_stop(s);
     if (s->env) {
         if (s->writable && store_sync(s) != 0)
             fprintf(stderr, "casefs: %s: the last changes could not be flushed to disk\n",
@@ -539,6 +609,8 @@ void store_close(struct store *s)
         close(s->statm_fd);
     pthread_mutex_destroy(&s->sync_mu);
     pthread_mutex_destroy(&s->advice_mu);
+    pthread_mutex_destroy(&s->wb_mu);
+    pthread_cond_destroy(&s->wb_cv);
     par_free(s->par);
     rcache_free(s->rcache);
     scache_free(s->scache);
@@ -609,6 +681,12 @@ int store_sync(struct store *s)
                                                                 : sync_point(s);
     pthread_mutex_unlock(&s->sync_mu);
     return rc;
+}
+
+int store_fsync(struct store *s)
+{
+    __atomic_store_n(&s->fsync_ms, coarse_ms(), __ATOMIC_RELAXED);
+    return store_sync(s);
 }
 
 int store_sync_due(struct store *s)
@@ -747,6 +825,8 @@ int store_txn_commit(struct store *s, MDB_txn *txn)
     scache_commit_end(s->scache, rc == 0);
     if (rc == 0 && s->sync_each_commit)
         rc = store_sync(s);
+    else if (rc == 0 && write_behind_due(s))
+        write_behind_poke(s);
     return rc;
 }
 

@@ -114,6 +114,15 @@ struct store {
     int statm_fd;         /* /proc/self/statm, for store_map_trim */
     pthread_mutex_t advice_mu;
     int random_users;     /* store_map_random_begin calls not yet ended */
+    /* Write-behind (writable stores): while clients ask for flushes, a
+     * thread of the store's starts the write-out of each commit's pages of
+     * data.mdb at once, so the next fsync's flush has fewer to write. */
+    pthread_t wb_thread;
+    int wb_started;
+    pthread_mutex_t wb_mu;
+    pthread_cond_t wb_cv;
+    int wb_pending, wb_stop;
+    uint64_t fsync_ms; /* when a client last asked for a flush (store_fsync) */
     struct par *par; /* helpers for one read's decryption (store/par.h) */
     struct rcache *rcache; /* records opened lately (store/rcache.h) */
     struct scache *scache; /* lookups of names and nodes (store/scache.h) */
@@ -152,6 +161,11 @@ void store_close(struct store *s);
  * failed: the store then refuses every later commit with -EIO (the kernel
  * may have dropped what it could not write), and must be reopened. */
 int store_sync(struct store *s);
+/* store_sync asked for by a client (fsync).  For STORE_WRITE_BEHIND_MS
+ * after it, each commit's pages start their way to the disk at once, on a
+ * thread of the store's, so that the next fsync's flush has less to write. */
+#define STORE_WRITE_BEHIND_MS 100
+int store_fsync(struct store *s);
 /* Whether a commit happened since the last durable point (cheap). */
 int store_sync_due(struct store *s);
 

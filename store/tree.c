@@ -1556,7 +1556,7 @@ int tree_fsync(struct tree *t, struct tree_handle *h)
             h->wrote = 0;
     }
     if (rc == 0)
-        rc = store_sync(t->s);
+        rc = store_fsync(t->s);
     return rc;
 }
 

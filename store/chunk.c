@@ -167,6 +167,33 @@ static int get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
     return 0;
 }
 
+int chunk_locate(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
+                 size_t len, uint64_t *off)
+{
+    MDB_val k = {CHUNK_ID_BYTES, (void *)id}, v;
+    int rc = mdb_get(txn, s->dbi[STORE_DB_CHUNKS], &k, &v);
+    if (rc)
+        return rc == MDB_NOTFOUND ? -EIO : store_mdb_err(rc);
+    store_map_touched(s, 4096);
+    if (v.mv_size != len + KEYS_SEAL_OVERHEAD)
+        return -EIO;
+    return store_value_offset(s, &v, off);
+}
+
+int chunk_open_sealed(struct store *s, const uint8_t id[CHUNK_ID_BYTES],
+                      const uint8_t *sealed, size_t len, uint8_t *buf)
+{
+    uint8_t ad[4 + CHUNK_ID_BYTES];
+    chunk_ad(id, ad);
+    if (keys_open_parts(s->keys, KEYS_CONTENT, ad, sizeof ad, sealed,
+                        sealed + KEYS_NONCE_BYTES, len, sealed + KEYS_NONCE_BYTES + len,
+                        buf) != 0) {
+        sodium_memzero(buf, len);
+        return -EIO;
+    }
+    return 0;
+}
+
 int chunk_get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
               uint8_t *buf, size_t *n)
 {

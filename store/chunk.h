@@ -56,6 +56,17 @@ int chunk_get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
  * chunk of another length is -EIO, and no byte past len is written. */
 int chunk_get_exact(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
                     uint8_t *buf, size_t len);
+/* Where chunk id, which must be len bytes long, is sealed in the store
+ * file: *off, the offset of its len + KEYS_SEAL_OVERHEAD sealed bytes
+ * (valid while txn lives).  0; -ENOENT not in the file's map; -EIO missing
+ * or of another length. */
+int chunk_locate(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
+                 size_t len, uint64_t *off);
+/* Decrypts chunk id's sealed bytes (len + KEYS_SEAL_OVERHEAD of them, as
+ * read from where chunk_locate said) into buf (len bytes).  0; -EIO altered
+ * or sealed under another id (buf wiped). */
+int chunk_open_sealed(struct store *s, const uint8_t id[CHUNK_ID_BYTES],
+                      const uint8_t *sealed, size_t len, uint8_t *buf);
 /* chunk_get, and also -EIO when the plaintext does not hash to id (verify). */
 int chunk_get_checked(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
                       uint8_t *buf, size_t *n);

@@ -388,6 +388,7 @@ struct read_task {
     uint8_t *dst;
     int own; /* dst is one of the read's own buffers */
     int rc;
+    const uint8_t *sealed; /* read with O_DIRECT already (direct_load), or NULL */
 };
 
 /* A part of the read copied from a task's own buffer. */
@@ -505,6 +506,7 @@ static int read_plan(struct doc *d, struct read_plan *pl, uint8_t *buf, size_t l
             t->index = i;
             t->len = d->wc[i].len;
             t->rc = 0;
+            t->sealed = NULL;
             uint64_t end = d->ws[i] + t->len;
             t->own = !(in == 0 && end <= limit && end <= off + len &&
                        !pages_over(d, d->ws[i], end));
@@ -529,7 +531,128 @@ static void read_task_run(void *arg, size_t i)
 {
     struct read_plan *pl = arg;
     struct read_task *t = &pl->tasks[i];
-    t->rc = chunk_fetch(pl->s, NULL, t->id, t->len, t->dst);
+    t->rc = t->sealed ? chunk_open_sealed(pl->s, t->id, t->sealed, t->len, t->dst)
+                      : chunk_fetch(pl->s, NULL, t->id, t->len, t->dst);
+}
+
+/* A streamed document's chunks are read from the store file a run of
+ * chunks lying side by side at a time (store_stream_read: with O_DIRECT
+ * unless the page cache holds them) into a buffer of the reading thread's,
+ * and the tasks decrypt from there.  Cold, the read of a large document
+ * spent more time copying chunks out of the page cache it had just filled
+ * than anything but decrypting them.  A chunk that cannot be placed so
+ * (not in the map, a failed read) is read the usual way, which also
+ * reports any damage. */
+#define DIRECT_GAP (64u << 10) /* read over a gap this small, not a new run */
+#define DIRECT_MAX (8u << 20)  /* bytes read for one request, at most */
+
+/* Buffers of the runs read, shared by the reading threads: a few kept
+ * (the daemon's resident size stays bounded whatever the number of
+ * threads), more made and dropped only while that many read at once. */
+#define DIRECT_KEPT 3
+static struct {
+    uint8_t *p;
+    size_t cap;
+    int busy;
+} direct_pool[DIRECT_KEPT];
+static pthread_mutex_t direct_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* An aligned buffer of at least need bytes, or NULL. */
+static uint8_t *direct_get(size_t need)
+{
+    pthread_mutex_lock(&direct_mu);
+    int pick = -1;
+    for (int i = 0; i < DIRECT_KEPT; i++)
+        if (!direct_pool[i].busy && (pick < 0 || direct_pool[i].cap > direct_pool[pick].cap))
+            pick = i;
+    if (pick >= 0)
+        direct_pool[pick].busy = 1;
+    pthread_mutex_unlock(&direct_mu);
+    void *p = NULL;
+    if (pick < 0)
+        return posix_memalign(&p, STORE_DIRECT_ALIGN, need) == 0 ? p : NULL;
+    if (direct_pool[pick].cap < need) {
+        if (posix_memalign(&p, STORE_DIRECT_ALIGN, need) != 0) {
+            pthread_mutex_lock(&direct_mu);
+            direct_pool[pick].busy = 0;
+            pthread_mutex_unlock(&direct_mu);
+            return NULL;
+        }
+        free(direct_pool[pick].p);
+        direct_pool[pick].p = p;
+        direct_pool[pick].cap = need;
+    }
+    return direct_pool[pick].p;
+}
+
+static void direct_put(uint8_t *p)
+{
+    pthread_mutex_lock(&direct_mu);
+    for (int i = 0; i < DIRECT_KEPT; i++)
+        if (direct_pool[i].p == p && direct_pool[i].busy) {
+            direct_pool[i].busy = 0;
+            p = NULL;
+            break;
+        }
+    pthread_mutex_unlock(&direct_mu);
+    free(p);
+}
+
+struct direct_run {
+    uint64_t a, b;      /* aligned range of the store file */
+    size_t first, last; /* tasks [first, last] */
+};
+
+/* Returns the buffer the tasks decrypt from (direct_put after them). */
+static uint8_t *direct_load(struct store *s, struct read_plan *pl)
+{
+    size_t n = pl->ntasks;
+    uint64_t *off = malloc(n * sizeof *off);
+    struct direct_run *runs = malloc(n * sizeof *runs);
+    MDB_txn *txn = NULL;
+    uint8_t *buf = NULL;
+    if (!off || !runs || store_txn_begin(s, 1, &txn) != 0)
+        goto out;
+    const uint64_t A = STORE_DIRECT_ALIGN, O = KEYS_SEAL_OVERHEAD;
+    for (size_t i = 0; i < n; i++)
+        if (chunk_locate(s, txn, pl->tasks[i].id, pl->tasks[i].len, &off[i]) != 0)
+            off[i] = UINT64_MAX;
+    size_t nruns = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n;) {
+        if (off[i] == UINT64_MAX) {
+            i++;
+            continue;
+        }
+        uint64_t a = off[i] / A * A, end = off[i] + pl->tasks[i].len + O;
+        size_t j = i + 1;
+        while (j < n && off[j] != UINT64_MAX && off[j] >= end && off[j] - end <= DIRECT_GAP &&
+               (off[j] + pl->tasks[j].len + O + A - 1) / A * A - a + total <= DIRECT_MAX)
+        {
+            end = off[j] + pl->tasks[j].len + O;
+            j++;
+        }
+        uint64_t b = (end + A - 1) / A * A;
+        if (b - a + total > DIRECT_MAX)
+            break;
+        runs[nruns++] = (struct direct_run){a, b, i, j - 1};
+        total += b - a;
+        i = j;
+    }
+    buf = nruns ? direct_get((size_t)total) : NULL;
+    for (size_t r = 0, at = 0; buf && r < nruns; r++) {
+        const struct direct_run *run = &runs[r];
+        if (store_stream_read(s, buf + at, (size_t)(run->b - run->a), run->a) == 0)
+            for (size_t k = run->first; k <= run->last; k++)
+                pl->tasks[k].sealed = buf + at + (off[k] - run->a);
+        at += (size_t)(run->b - run->a);
+    }
+out:
+    if (txn)
+        store_txn_abort(txn);
+    free(off);
+    free(runs);
+    return buf;
 }
 
 /* A read is atomic with respect to writes, as on a local filesystem: its
@@ -560,7 +683,10 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_
             pthread_mutex_unlock(&d->mu);
         if (streaming)
             store_map_random_begin(s);
+        uint8_t *sealed = streaming && s->stream_fd >= 0 ? direct_load(s, &pl) : NULL;
         par_for(s->par, pl.ntasks, read_task_run, &pl);
+        if (sealed)
+            direct_put(sealed);
         if (streaming)
             store_map_random_end(s);
         if (rounds < 3)

@@ -462,6 +462,8 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     s->durable_fd = -1;
     s->datafd = -1;
     s->map_fd = -1;
+    s->direct_fd = -1;
+    s->stream_fd = -1;
     s->statm_fd = -1;
     pthread_mutex_init(&s->sync_mu, NULL);
     pthread_mutex_init(&s->advice_mu, NULL);
@@ -501,6 +503,17 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
         }
     }
     map_find(s);
+    /* Streaming reads (store_stream_read); a file system without O_DIRECT
+     * (tmpfs) reads them through the page cache. */
+    int fd;
+    if (mdb_env_get_fd(s->env, &fd) == 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd); /* the same file */
+        s->direct_fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+        s->stream_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (s->stream_fd >= 0)
+            posix_fadvise(s->stream_fd, 0, 0, POSIX_FADV_RANDOM);
+    }
     *out = s;
     return 0;
 }
@@ -607,6 +620,10 @@ void store_close(struct store *s)
         close(s->durable_fd);
     if (s->statm_fd >= 0)
         close(s->statm_fd);
+    if (s->direct_fd >= 0)
+        close(s->direct_fd);
+    if (s->stream_fd >= 0)
+        close(s->stream_fd);
     pthread_mutex_destroy(&s->sync_mu);
     pthread_mutex_destroy(&s->advice_mu);
     pthread_mutex_destroy(&s->wb_mu);
@@ -752,6 +769,47 @@ void store_map_trim(struct store *s)
     /* The map is read-only and shared (no MDB_WRITEMAP): dropping its
      * pages from this process loses nothing. */
     madvise(s->map_addr, s->map_len, MADV_DONTNEED);
+}
+
+int store_value_offset(struct store *s, const MDB_val *v, uint64_t *off)
+{
+    const uint8_t *p = v->mv_data, *map = s->map_addr;
+    if (!map || p < map || p + v->mv_size > map + s->map_len)
+        return -ENOENT;
+    *off = (uint64_t)(p - map);
+    return 0;
+}
+
+static int read_all(int fd, uint8_t *p, size_t len, uint64_t off)
+{
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EINVAL)
+            return -EINVAL;
+        if (n <= 0)
+            return -EIO; /* past the file's end */
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int store_stream_read(struct store *s, void *buf, size_t len, uint64_t off)
+{
+    if (s->stream_fd < 0)
+        return -EIO;
+    uint8_t b;
+    struct iovec iov = {&b, 1};
+    int cached = preadv2(s->stream_fd, &iov, 1, (off_t)off, RWF_NOWAIT) == 1;
+    if (!cached && s->direct_fd >= 0) {
+        int rc = read_all(s->direct_fd, buf, len, off);
+        if (rc != -EINVAL)
+            return rc;
+    }
+    return read_all(s->stream_fd, buf, len, off) ? -EIO : 0;
 }
 
 int store_value_read3(struct store *s, const MDB_val *v, void *p1, size_t n1, void *p2,

@@ -111,6 +111,8 @@ struct store {
     void *map_addr;       /* LMDB's map of data.mdb (NULL: not found) */
     size_t map_len;
     int map_fd;           /* LMDB's fd of data.mdb, for store_value_read3 */
+    int direct_fd;        /* data.mdb opened O_DIRECT (-1: not possible) */
+    int stream_fd;        /* data.mdb, advised random (store_stream_read) */
     int statm_fd;         /* /proc/self/statm, for store_map_trim */
     pthread_mutex_t advice_mu;
     int random_users;     /* store_map_random_begin calls not yet ended */
@@ -214,6 +216,19 @@ int store_map_resize(struct store *s, size_t size);
  * first n1 bytes go to p1, the next n2 to p2, the rest (n3) to p3; a value
  * not in the map (a page the write transaction changed) is copied.  0, or
  * -EIO when the read fails or the sizes do not add up to the value's. */
+/* Where in data.mdb the value v that mdb_get returned starts: 0 and *off,
+ * or -ENOENT when it is not in the map (a page of the write transaction). */
+int store_value_offset(struct store *s, const MDB_val *v, uint64_t *off);
+/* Reads data.mdb's bytes [off, off+len) into buf, for a large document
+ * streamed: off, len and buf aligned to STORE_DIRECT_ALIGN.  Bytes the
+ * page cache holds (its first page cached) are copied from it; others are
+ * read with O_DIRECT straight from the disk into buf (no copy out of the
+ * page cache, no page cache filled with pages read once), where the file
+ * system allows it.  Neither read makes the kernel read ahead.  The kernel
+ * writes any dirty page of an O_DIRECT range first: what is read is what
+ * was committed.  0 or -EIO. */
+#define STORE_DIRECT_ALIGN 4096
+int store_stream_read(struct store *s, void *buf, size_t len, uint64_t off);
 int store_value_read3(struct store *s, const MDB_val *v, void *p1, size_t n1, void *p2,
                       size_t n2, void *p3, size_t n3);
 

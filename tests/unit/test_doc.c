@@ -4,9 +4,11 @@
  * version, or nothing when the content did not change.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/chunk.h"
 #include "store/doc.h"
@@ -562,6 +564,86 @@ START_TEST(test_doc_one_line_edit_stores_little)
 }
 END_TEST
 
+/* Reads doc d (n bytes, want) in requests of about 1 MiB at offsets that
+ * cut chunks, as the mount reads a document through. */
+static void expect_reads(struct doc *d, const uint8_t *want, size_t n)
+{
+    size_t step = (1u << 20) - 4097;
+    uint8_t *got = malloc(1u << 20);
+    for (uint64_t off = 0; off < n; off += step) {
+        size_t len = n - off < (1u << 20) ? n - off : (1u << 20);
+        ck_assert_int_eq(doc_read(t.s, d, got, len, off), (ssize_t)len);
+        ck_assert_msg(memcmp(got, want + off, len) == 0, "bytes differ at %llu",
+                      (unsigned long long)off);
+    }
+    free(got);
+}
+
+/* A large document read as it streams out of the store file: cold (its
+ * pages dropped from the page cache, so read with O_DIRECT where the file
+ * system allows) and then cached, both exactly the stored bytes; a chunk
+ * altered in the store file fails the request that covers it with EIO,
+ * cold or cached, and reads again once it is put back. */
+START_TEST(test_doc_stream_read_cold_cached_damaged)
+{
+    size_t N = 6u << 20;
+    uint8_t *p = malloc(N);
+    fill_random(p, N, 41);
+    uint64_t id = stored_doc(p, N);
+    ck_assert_int_eq(store_sync(t.s), 0);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/data.mdb", t.dir);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    /* the chunk holding byte 3 MiB, and where it is sealed in the file */
+    MDB_txn *txn;
+    struct version v;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    ck_assert_int_eq(version_get(t.s, txn, id, 1, &v), 0);
+    uint64_t at = 0, in_file = 0;
+    uint32_t c = 0;
+    while (at + v.chunks[c].len <= (3u << 20))
+        at += v.chunks[c++].len;
+    ck_assert_int_eq(chunk_locate(t.s, txn, v.chunks[c].id, v.chunks[c].len, &in_file), 0);
+    store_txn_abort(txn);
+    uint64_t bad = in_file + 100; /* a byte of its ciphertext */
+    for (int cached = 0; cached < 2; cached++) {
+        if (cached) {
+            uint8_t *all = malloc(1u << 20);
+            for (off_t o = 0; pread(fd, all, 1u << 20, o) > 0; o += 1 << 20)
+                ;
+            free(all);
+        } else {
+            ck_assert_int_eq(fdatasync(fd), 0);
+            ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+        }
+        struct doc *d = open_doc(id, 1);
+        expect_reads(d, p, N);
+        doc_free(d);
+        uint8_t byte, flipped;
+        ck_assert_int_eq(pread(fd, &byte, 1, (off_t)bad), 1);
+        flipped = byte ^ 0x20;
+        ck_assert_int_eq(pwrite(fd, &flipped, 1, (off_t)bad), 1);
+        if (!cached) {
+            ck_assert_int_eq(fdatasync(fd), 0);
+            ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+        }
+        d = open_doc(id, 1);
+        uint8_t *got = malloc(1u << 20);
+        ck_assert_int_eq(doc_read(t.s, d, got, 1u << 20, at), -EIO);
+        ck_assert_int_eq(doc_read(t.s, d, got, 1u << 20, 0), 1u << 20);
+        ck_assert(memcmp(got, p, 1u << 20) == 0);
+        ck_assert_int_eq(pwrite(fd, &byte, 1, (off_t)bad), 1);
+        expect_reads(d, p, N);
+        free(got);
+        doc_free(d);
+    }
+    version_clear(&v);
+    close(fd);
+    free(p);
+}
+END_TEST
+
 /* A spill stops at the last sure chunk boundary; what lies past it must
  * stay readable even where it was never written (it came from the stored
  * version): a write into the first page of a last chunk that reaches into
@@ -735,6 +817,7 @@ Suite *doc_suite(void)
     tcase_add_test(tc, test_doc_spill_streaming_bounded);
     tcase_add_test(tc, test_doc_spill_random_writes);
     tcase_add_test(tc, test_doc_one_line_edit_stores_little);
+    tcase_add_test(tc, test_doc_stream_read_cold_cached_damaged);
     tcase_add_test(tc, test_doc_spill_keeps_unwritten_tail);
     tcase_add_test(tc, test_doc_read_atomic_against_rewrites);
     tcase_add_test(tc, test_doc_reads_across_chunks_and_pages);

@@ -571,18 +571,23 @@ static uint8_t *direct_get(size_t need)
     void *p = NULL;
     if (pick < 0)
         return posix_memalign(&p, STORE_DIRECT_ALIGN, need) == 0 ? p : NULL;
-    if (direct_pool[pick].cap < need) {
-        if (posix_memalign(&p, STORE_DIRECT_ALIGN, need) != 0) {
-            pthread_mutex_lock(&direct_mu);
-            direct_pool[pick].busy = 0;
-            pthread_mutex_unlock(&direct_mu);
-            return NULL;
-        }
-        free(direct_pool[pick].p);
+    if (direct_pool[pick].cap < need && posix_memalign(&p, STORE_DIRECT_ALIGN, need) != 0)
+        p = NULL;
+    /* the slot's pointer changes under the lock: direct_put compares it */
+    pthread_mutex_lock(&direct_mu);
+    uint8_t *old = NULL;
+    if (direct_pool[pick].cap >= need) {
+        p = direct_pool[pick].p;
+    } else if (p) {
+        old = direct_pool[pick].p;
         direct_pool[pick].p = p;
         direct_pool[pick].cap = need;
+    } else {
+        direct_pool[pick].busy = 0;
     }
-    return direct_pool[pick].p;
+    pthread_mutex_unlock(&direct_mu);
+    free(old);
+    return p;
 }
 
 static void direct_put(uint8_t *p)

@@ -801,11 +801,16 @@ int store_stream_read(struct store *s, void *buf, size_t len, uint64_t off)
 {
     if (s->stream_fd < 0)
         return -EIO;
-    uint8_t b;
-    struct iovec iov = {&b, 1};
-    int cached = preadv2(s->stream_fd, &iov, 1, (off_t)off, RWF_NOWAIT) == 1;
+    /* Whether the page cache holds the first page: asked of the map (a
+     * read that must not wait would still start one on a miss). */
+    unsigned char in = 0;
+    uint8_t *map = s->map_addr;
+    int cached = !map || off + STORE_DIRECT_ALIGN > s->map_len ||
+                 mincore(map + off, STORE_DIRECT_ALIGN, &in) != 0 || (in & 1);
     if (!cached && s->direct_fd >= 0) {
         int rc = read_all(s->direct_fd, buf, len, off);
+        if (rc == 0)
+            __atomic_add_fetch(&s->direct_reads, 1, __ATOMIC_RELAXED);
         if (rc != -EINVAL)
             return rc;
     }

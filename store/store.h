@@ -113,6 +113,7 @@ struct store {
     int map_fd;           /* LMDB's fd of data.mdb, for store_value_read3 */
     int direct_fd;        /* data.mdb opened O_DIRECT (-1: not possible) */
     int stream_fd;        /* data.mdb, advised random (store_stream_read) */
+    uint64_t direct_reads; /* store_stream_read's reads with O_DIRECT */
     int statm_fd;         /* /proc/self/statm, for store_map_trim */
     pthread_mutex_t advice_mu;
     int random_users;     /* store_map_random_begin calls not yet ended */

@@ -66,14 +66,12 @@ test_expect_success "8 processes for ${SECONDS_RUN} s: no error" '
 	                    # the FUSE page cache of the kernel (README, "POSIX
 	                    # behaviour"): a read asked for before the truncation
 	                    # and answered after it leaves pages of zeros, from a
-	                    # page boundary on; what is not zero is still only
-	                    # saves of this process, and it stays rare
-	                    assert zero % 4096 == 0, (pick, len(data), zero)
-	                    for seg in re.split("\0+", data[zero:]):
-	                        assert set(re.findall(r"process (\d+)", seg)) <= {str(q)}, \
-	                            (pick, len(data), zero)
+	                    # page boundary to the end of what was read (as seen
+	                    # through a plain pass-through too), and it stays rare
+	                    assert zero % 4096 == 0 and data[zero:].count("\0") == len(data) - zero, \
+	                        (pick, len(data), zero)
 	                    zeroed += 1
-	                    assert zeroed <= 3 + reads // 500, (pick, zeroed, reads)
+	                    assert zeroed <= 2 + reads // 1000, (pick, zeroed, reads)
 	                    data = data[:zero]
 	                lines = data.split("\n")
 	                last = 0

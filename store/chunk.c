@@ -136,6 +136,20 @@ int chunk_put(struct store *s, MDB_txn *txn, const uint8_t *p, size_t n,
     return chunk_put_many(s, txn, &p, &n, 1, (uint8_t(*)[CHUNK_ID_BYTES])id);
 }
 
+/* Opens chunk id's sealed parts (ct may be out itself); out is wiped when
+ * they do not open.  0 or -EIO. */
+static int open_parts(struct store *s, const uint8_t id[CHUNK_ID_BYTES], const uint8_t *nonce,
+                      const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
+{
+    uint8_t ad[4 + CHUNK_ID_BYTES];
+    chunk_ad(id, ad);
+    if (keys_open_parts(s->keys, KEYS_CONTENT, ad, sizeof ad, nonce, ct, len, tag, out) != 0) {
+        sodium_memzero(out, len);
+        return -EIO;
+    }
+    return 0;
+}
+
 /* Decrypts chunk id into buf, which holds cap bytes; a stored chunk longer
  * than cap is damage and is not decrypted. */
 static int get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
@@ -150,21 +164,19 @@ static int get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
     /* The ciphertext is read into buf and decrypted there: no buffer of
      * its own, one read from the file. */
     size_t len = v.mv_size - KEYS_SEAL_OVERHEAD;
-    uint8_t nonce[KEYS_NONCE_BYTES], tag[KEYS_TAG_BYTES], ad[4 + CHUNK_ID_BYTES];
+    uint8_t nonce[KEYS_NONCE_BYTES], tag[KEYS_TAG_BYTES];
     rc = store_value_read3(s, &v, nonce, sizeof nonce, buf, len, tag, sizeof tag);
     /* a value read from the file is not mapped; the tree's pages that led
      * to it are */
     store_map_touched(s, 4096);
-    chunk_ad(id, ad);
-    if (rc == 0 && keys_open_parts(s->keys, KEYS_CONTENT, ad, sizeof ad, nonce, buf, len,
-                                   tag, buf) != 0)
-        rc = -EIO;
     if (rc) {
         sodium_memzero(buf, len);
         return rc;
     }
-    *n = len;
-    return 0;
+    rc = open_parts(s, id, nonce, buf, len, tag, buf);
+    if (rc == 0)
+        *n = len;
+    return rc;
 }
 
 int chunk_locate(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],
@@ -183,15 +195,8 @@ int chunk_locate(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES]
 int chunk_open_sealed(struct store *s, const uint8_t id[CHUNK_ID_BYTES],
                       const uint8_t *sealed, size_t len, uint8_t *buf)
 {
-    uint8_t ad[4 + CHUNK_ID_BYTES];
-    chunk_ad(id, ad);
-    if (keys_open_parts(s->keys, KEYS_CONTENT, ad, sizeof ad, sealed,
-                        sealed + KEYS_NONCE_BYTES, len, sealed + KEYS_NONCE_BYTES + len,
-                        buf) != 0) {
-        sodium_memzero(buf, len);
-        return -EIO;
-    }
-    return 0;
+    return open_parts(s, id, sealed, sealed + KEYS_NONCE_BYTES, len,
+                      sealed + KEYS_NONCE_BYTES + len, buf);
 }
 
 int chunk_get(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_BYTES],

@@ -388,7 +388,7 @@ struct read_task {
     uint8_t *dst;
     int own; /* dst is one of the read's own buffers */
     int rc;
-    const uint8_t *sealed; /* read with O_DIRECT already (direct_load), or NULL */
+    const uint8_t *sealed; /* read already by direct_load, or NULL */
 };
 
 /* A part of the read copied from a task's own buffer. */
@@ -537,8 +537,8 @@ static void read_task_run(void *arg, size_t i)
 
 /* A streamed document's chunks are read from the store file a run of
  * chunks lying side by side at a time (store_stream_read: with O_DIRECT
- * unless the page cache holds them) into a buffer of the reading thread's,
- * and the tasks decrypt from there.  Cold, the read of a large document
+ * unless the page cache holds them) into a buffer of the pool below, and
+ * the tasks decrypt from there.  Cold, the read of a large document
  * spent more time copying chunks out of the page cache it had just filled
  * than anything but decrypting them.  A chunk that cannot be placed so
  * (not in the map, a failed read) is read the usual way, which also

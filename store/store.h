@@ -113,7 +113,8 @@ struct store {
     int map_fd;           /* LMDB's fd of data.mdb, for store_value_read3 */
     int direct_fd;        /* data.mdb opened O_DIRECT (-1: not possible) */
     int stream_fd;        /* data.mdb, advised random (store_stream_read) */
-    uint64_t direct_reads; /* store_stream_read's reads with O_DIRECT */
+    uint64_t direct_bytes; /* store_stream_read read with O_DIRECT */
+    uint64_t stream_bytes; /* it read in all */
     int statm_fd;         /* /proc/self/statm, for store_map_trim */
     pthread_mutex_t advice_mu;
     int random_users;     /* store_map_random_begin calls not yet ended */
@@ -222,10 +223,10 @@ int store_map_resize(struct store *s, size_t size);
 int store_value_offset(struct store *s, const MDB_val *v, uint64_t *off);
 /* Reads data.mdb's bytes [off, off+len) into buf, for a large document
  * streamed: off, len and buf aligned to STORE_DIRECT_ALIGN.  Bytes the
- * page cache holds (its first page cached) are copied from it; others are
- * read with O_DIRECT straight from the disk into buf (no copy out of the
- * page cache, no page cache filled with pages read once), where the file
- * system allows it.  Neither read makes the kernel read ahead.  The kernel
+ * page cache holds (most of the range's pages cached) are copied from it;
+ * others are read with O_DIRECT straight from the disk into buf (no copy
+ * out of the page cache, no page cache filled with pages read once), where
+ * the file system allows it.  Neither read makes the kernel read ahead.  The kernel
  * writes any dirty page of an O_DIRECT range first: what is read is what
  * was committed.  0 or -EIO. */
 #define STORE_DIRECT_ALIGN 4096

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "store/ahead.h"
 #include "store/log.h"
 #include "store/node.h"
 #include "store/par.h"
@@ -243,6 +244,7 @@ void doc_free(struct doc *d)
     pthread_mutex_lock(&d->mu);
     spill_wait(d);
     pthread_mutex_unlock(&d->mu);
+    ahead_forget(d->ahead_of, d);
     if (d->spill_joinable)
         pthread_join(d->spill_thread, NULL);
     free(d->frozen);
@@ -389,6 +391,7 @@ struct read_task {
     int own; /* dst is one of the read's own buffers */
     int rc;
     const uint8_t *sealed; /* read already by direct_load, or NULL */
+    int slot;              /* sealed is in this slot of the store's ahead */
 };
 
 /* A part of the read copied from a task's own buffer. */
@@ -507,6 +510,7 @@ static int read_plan(struct doc *d, struct read_plan *pl, uint8_t *buf, size_t l
             t->len = d->wc[i].len;
             t->rc = 0;
             t->sealed = NULL;
+            t->slot = -1;
             uint64_t end = d->ws[i] + t->len;
             t->own = !(in == 0 && end <= limit && end <= off + len &&
                        !pages_over(d, d->ws[i], end));
@@ -609,7 +613,8 @@ struct direct_run {
 };
 
 /* Returns the buffer the tasks decrypt from (direct_put after them). */
-static uint8_t *direct_load(struct store *s, struct read_plan *pl)
+static uint8_t *direct_load(struct store *s, struct doc *d, struct read_plan *pl,
+                            const struct ahead_chunk *ahead, size_t nahead)
 {
     size_t n = pl->ntasks;
     uint64_t *off = malloc(n * sizeof *off);
@@ -619,9 +624,14 @@ static uint8_t *direct_load(struct store *s, struct read_plan *pl)
     if (!off || !runs || store_txn_begin(s, 1, &txn) != 0)
         goto out;
     const uint64_t A = STORE_DIRECT_ALIGN, O = KEYS_SEAL_OVERHEAD;
-    for (size_t i = 0; i < n; i++)
-        if (chunk_locate(s, txn, pl->tasks[i].id, pl->tasks[i].len, &off[i]) != 0)
+    ahead_want(s->ahead, txn, d, ahead, nahead);
+    for (size_t i = 0; i < n; i++) {
+        struct read_task *t = &pl->tasks[i];
+        if (chunk_locate(s, txn, t->id, t->len, &off[i]) != 0)
             off[i] = UINT64_MAX;
+        else if ((t->sealed = ahead_take(s->ahead, off[i], t->len + O, &t->slot)))
+            off[i] = UINT64_MAX; /* read ahead already */
+    }
     size_t nruns = 0;
     uint64_t total = 0;
     for (size_t i = 0; i < n;) {
@@ -660,6 +670,38 @@ out:
     return buf;
 }
 
+/* A reader going forward through a streamed document has the chunks of
+ * the next AHEAD_BYTES past its read read ahead (store/ahead.h): a read
+ * that starts where the last one ended, or inside what was asked for
+ * already (the kernel sends a reader's requests side by side, not always
+ * in order), asks for what lies past what was asked for (d->mu held). */
+#define AHEAD_BYTES (2u << 20)
+static struct ahead_chunk *ahead_plan(struct doc *d, uint64_t off, size_t len, size_t *n)
+{
+    *n = 0;
+    uint64_t from = off + len, to = from + AHEAD_BYTES, lim = list_limit(d);
+    int going = off == 0 || off == d->read_end || (d->ahead_to > off && d->ahead_to <= to);
+    d->read_end = from;
+    if (!going)
+        return NULL;
+    if (d->ahead_to > from && d->ahead_to <= to)
+        from = d->ahead_to;
+    if (to > lim)
+        to = lim;
+    if (from >= to)
+        return NULL;
+    uint32_t i0 = work_find(d, from), i1 = work_find(d, to - 1);
+    struct ahead_chunk *c = malloc((size_t)(i1 - i0 + 1) * sizeof *c);
+    if (!c)
+        return NULL;
+    for (uint32_t i = i0; i <= i1; i++) {
+        memcpy(c[*n].id, d->wc[i].id, CHUNK_ID_BYTES);
+        c[(*n)++].len = d->wc[i].len;
+    }
+    d->ahead_to = d->ws[i1 + 1];
+    return c;
+}
+
 /* A read is atomic with respect to writes, as on a local filesystem: its
  * chunks are decrypted without the lock (side by side, on the store's
  * helpers too), and when the content changed meanwhile the read starts
@@ -684,12 +726,31 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_
          * (store.h); a small one's with the normal advice, as the names
          * and nodes on the way to it were.  Decided under the lock. */
         int streaming = d->size >= DOC_STREAM;
+        size_t nahead = 0;
+        struct ahead_chunk *ahead =
+            streaming && s->ahead && rounds == 0 ? ahead_plan(d, off, len, &nahead) : NULL;
+        if (ahead)
+            d->ahead_of = s->ahead;
         if (rounds < 3)
             pthread_mutex_unlock(&d->mu);
         if (streaming)
             store_map_random_begin(s);
-        uint8_t *sealed = streaming && s->stream_fd >= 0 ? direct_load(s, &pl) : NULL;
+        uint8_t *sealed =
+            streaming && s->map_addr ? direct_load(s, d, &pl, ahead, nahead) : NULL;
+        free(ahead);
         par_for(s->par, pl.ntasks, read_task_run, &pl);
+        /* What was read ahead is the store file as it was then: a chunk
+         * that does not open from it (its pages freed and written again
+         * meanwhile) is read the usual way. */
+        for (size_t i = 0; i < pl.ntasks; i++) {
+            struct read_task *t = &pl.tasks[i];
+            if (t->slot < 0)
+                continue;
+            if (t->rc)
+                t->rc = chunk_fetch(s, NULL, t->id, t->len, t->dst);
+            ahead_drop(s->ahead, t->slot);
+            t->slot = -1;
+        }
         if (sealed)
             direct_put(sealed);
         if (streaming)

@@ -111,6 +111,9 @@ struct doc {
     uint8_t *cache;
     int64_t cache_index; /* -1: empty */
     uint64_t list_gen;   /* changes whenever the working list does */
+    uint64_t read_end;   /* where the last read of a streamed document ended */
+    uint64_t ahead_to;   /* content up to here is asked to be read ahead */
+    struct ahead *ahead_of; /* what asked (doc_free tells it to forget) */
     uint64_t content_gen; /* changes at every write, truncation and new list */
     pthread_mutex_t meta_mu;
     struct doc_meta meta;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/ahead.h"
 #include "store/codec.h"
 #include "store/durable.h"
 #include "store/log.h"
@@ -463,7 +464,6 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     s->datafd = -1;
     s->map_fd = -1;
     s->direct_fd = -1;
-    s->stream_fd = -1;
     s->statm_fd = -1;
     pthread_mutex_init(&s->sync_mu, NULL);
     pthread_mutex_init(&s->advice_mu, NULL);
@@ -510,10 +510,9 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
         char path[64];
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd); /* the same file */
         s->direct_fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-        s->stream_fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (s->stream_fd >= 0)
-            posix_fadvise(s->stream_fd, 0, 0, POSIX_FADV_RANDOM);
     }
+    if (s->map_addr)
+        s->ahead = ahead_new(s); /* NULL: streams without reading ahead */
     *out = s;
     return 0;
 }
@@ -608,6 +607,7 @@ void store_close(struct store *s)
     if (!s)
         return;
     write_behind_stop(s);
+    ahead_free(s->ahead);
     if (s->env) {
         if (s->writable && store_sync(s) != 0)
             fprintf(stderr, "casefs: %s: the last changes could not be flushed to disk\n",
@@ -622,8 +622,6 @@ void store_close(struct store *s)
         close(s->statm_fd);
     if (s->direct_fd >= 0)
         close(s->direct_fd);
-    if (s->stream_fd >= 0)
-        close(s->stream_fd);
     pthread_mutex_destroy(&s->sync_mu);
     pthread_mutex_destroy(&s->advice_mu);
     pthread_mutex_destroy(&s->wb_mu);
@@ -825,10 +823,12 @@ static int stream_cached(struct store *s, uint64_t off, size_t len)
 
 int store_stream_read(struct store *s, void *buf, size_t len, uint64_t off)
 {
-    if (s->stream_fd < 0)
+    uint8_t *map = s->map_addr;
+    struct stat st;
+    if (!map || fstat(s->map_fd, &st) != 0 || off + len > (uint64_t)st.st_size ||
+        off + len > s->map_len)
         return -EIO;
-    int cached = stream_cached(s, off, len);
-    if (!cached && s->direct_fd >= 0) {
+    if (s->direct_fd >= 0 && !stream_cached(s, off, len)) {
         int rc = read_all(s->direct_fd, buf, len, off);
         if (rc == 0) {
             __atomic_add_fetch(&s->direct_bytes, len, __ATOMIC_RELAXED);
@@ -837,8 +837,13 @@ int store_stream_read(struct store *s, void *buf, size_t len, uint64_t off)
         if (rc != -EINVAL)
             return rc;
     }
-    if (read_all(s->stream_fd, buf, len, off))
-        return -EIO;
+    /* Copied out of the page cache through the map, advised random: a
+     * buffered read could start the kernel's read-ahead (a page a fault
+     * brought in around it is marked to start more), and one run read so
+     * filled the cache with megabytes around every later one. */
+    store_map_random_begin(s);
+    memcpy(buf, map + off, len);
+    store_map_random_end(s);
     __atomic_add_fetch(&s->stream_bytes, len, __ATOMIC_RELAXED);
     return 0;
 }

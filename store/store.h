@@ -112,7 +112,6 @@ struct store {
     size_t map_len;
     int map_fd;           /* LMDB's fd of data.mdb, for store_value_read3 */
     int direct_fd;        /* data.mdb opened O_DIRECT (-1: not possible) */
-    int stream_fd;        /* data.mdb, advised random (store_stream_read) */
     uint64_t direct_bytes; /* store_stream_read read with O_DIRECT */
     uint64_t stream_bytes; /* it read in all */
     int statm_fd;         /* /proc/self/statm, for store_map_trim */
@@ -128,6 +127,7 @@ struct store {
     int wb_pending, wb_stop;
     uint64_t fsync_ms; /* when a client last asked for a flush (store_fsync) */
     struct par *par; /* helpers for one read's decryption (store/par.h) */
+    struct ahead *ahead; /* reads ahead of streaming readers (store/ahead.h) */
     struct rcache *rcache; /* records opened lately (store/rcache.h) */
     struct scache *scache; /* lookups of names and nodes (store/scache.h) */
 };
@@ -223,12 +223,13 @@ int store_map_resize(struct store *s, size_t size);
 int store_value_offset(struct store *s, const MDB_val *v, uint64_t *off);
 /* Reads data.mdb's bytes [off, off+len) into buf, for a large document
  * streamed: off, len and buf aligned to STORE_DIRECT_ALIGN.  Bytes the
- * page cache holds (most of the range's pages cached) are copied from it;
- * others are read with O_DIRECT straight from the disk into buf (no copy
- * out of the page cache, no page cache filled with pages read once), where
- * the file system allows it.  Neither read makes the kernel read ahead.  The kernel
- * writes any dirty page of an O_DIRECT range first: what is read is what
- * was committed.  0 or -EIO. */
+ * page cache holds (most of the range's pages cached) are copied from it
+ * through the map; others are read with O_DIRECT straight from the disk
+ * into buf (no copy out of the page cache, no page cache filled with pages
+ * read once), where the file system allows it.  Neither read makes the
+ * kernel read ahead.  The kernel writes any dirty page of an O_DIRECT
+ * range first: what is read is what was committed.  0 or -EIO (past the
+ * file's end too). */
 #define STORE_DIRECT_ALIGN 4096
 int store_stream_read(struct store *s, void *buf, size_t len, uint64_t off);
 int store_value_read3(struct store *s, const MDB_val *v, void *p1, size_t n1, void *p2,

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/ahead.h"
 #include "store/chunk.h"
 #include "store/doc.h"
 #include "store/node.h"
@@ -612,9 +613,11 @@ static void drop_cached(int fd)
 
 /* A large document read as it streams out of the store file: cold (its
  * pages dropped from the page cache, so read with O_DIRECT where the file
- * system allows) and then cached, both exactly the stored bytes; a chunk
- * altered in the store file fails the request that covers it with EIO,
- * cold or cached, and reads again once it is put back. */
+ * system allows, and read ahead) and then cached, both exactly the stored
+ * bytes; a chunk altered in the store file fails the request that covers
+ * it with EIO, cold or cached, and reads again once it is put back (the
+ * copy read ahead while it was altered does not open: it is read again;
+ * what was read ahead for a document closed is not used after it). */
 START_TEST(test_doc_stream_read_cold_cached_damaged)
 {
     size_t N = 6u << 20;
@@ -652,6 +655,7 @@ START_TEST(test_doc_stream_read_cold_cached_damaged)
             drop_cached(fd);
         }
         uint64_t direct = t.s->direct_bytes, streamed = t.s->stream_bytes;
+        uint64_t taken = ahead_taken(t.s->ahead);
         struct doc *d = open_doc(id, 1);
         /* (opening it faulted pages of the map in, and the kernel read
          * the small store file whole around them); cold but for the page
@@ -673,6 +677,8 @@ START_TEST(test_doc_stream_read_cold_cached_damaged)
          * cache */
         uint64_t all = t.s->stream_bytes - streamed;
         ck_assert_uint_ge(all, N);
+        /* and after the first request, chunks were read ahead */
+        ck_assert_uint_gt(ahead_taken(t.s->ahead), taken);
         if (cached)
             ck_assert_uint_eq(t.s->direct_bytes, direct);
         else if (t.s->direct_fd >= 0)

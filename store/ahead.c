@@ -1,0 +1,291 @@
+/*
+ * ahead — see ahead.h.  The reader that wants chunks locates them and
+ * queues runs of neighbours (aligned ranges of the store file, at most a
+ * slot long); a thread takes the oldest run, claims a slot and reads the
+ * run into it.  A reader needing a run still queued reads it itself, into
+ * a slot, so that nothing is read twice.  A slot is taken from the free
+ * ones first, then from those a reader has used, then the oldest never
+ * used: a slot a reader holds or one being read is never taken.
+ *
+ * Sizes: a window of 2 MiB of content ahead is 4-6 runs; 16 slots of
+ * 512 KiB leave room for those, the runs of the requests being answered
+ * and a few readers at once (with 6 slots of 1 MiB a third of the runs
+ * read were taken for others before their reader came, and read again).
+ */
+#include "store/ahead.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/keys.h"
+#include "store/store.h"
+
+#define AHEAD_SLOTS 16
+#define AHEAD_THREADS 2            /* two reads in flight keep the disk busy */
+#define AHEAD_RUN_MAX (512u << 10) /* bytes a slot holds */
+#define AHEAD_GAP (64u << 10)      /* read over a gap this small */
+#define AHEAD_RUNS 16              /* runs waiting, at most (the newest go) */
+
+enum { SLOT_FREE, SLOT_READING, SLOT_READY };
+
+struct slot {
+    uint64_t a, b; /* the store file's bytes held */
+    uint8_t *buf;  /* AHEAD_RUN_MAX bytes, aligned for O_DIRECT */
+    int state, pins, used;
+    int forgotten; /* its reader is gone: free once read */
+    uint64_t stamp; /* when it was read */
+    const void *owner;
+};
+
+struct run {
+    uint64_t a, b;
+    const void *owner;
+};
+
+struct ahead {
+    struct store *s;
+    pthread_mutex_t mu;
+    pthread_cond_t work, ready;
+    struct slot slots[AHEAD_SLOTS];
+    struct run runs[AHEAD_RUNS];
+    size_t nruns;
+    pthread_t threads[AHEAD_THREADS];
+    unsigned started;
+    int stopping;
+    uint64_t clock, taken;
+};
+
+/* Whether a slot being read or read holds [a, b) (mu held). */
+static int held(const struct ahead *ah, uint64_t a, uint64_t b)
+{
+    for (int i = 0; i < AHEAD_SLOTS; i++) {
+        const struct slot *sl = &ah->slots[i];
+        if (sl->state != SLOT_FREE && sl->a <= a && b <= sl->b)
+            return 1;
+    }
+    return 0;
+}
+
+static void queue_run(struct ahead *ah, struct run run)
+{
+    for (size_t r = 0; r < ah->nruns; r++)
+        if (ah->runs[r].a <= run.a && run.b <= ah->runs[r].b)
+            return;
+    if (ah->nruns < AHEAD_RUNS && !held(ah, run.a, run.b))
+        ah->runs[ah->nruns++] = run;
+}
+
+/* A slot to read into, or -1 (mu held). */
+static int claim(struct ahead *ah)
+{
+    int pick = -1;
+    for (int i = 0; i < AHEAD_SLOTS; i++) {
+        const struct slot *sl = &ah->slots[i];
+        if (sl->state == SLOT_FREE)
+            return i;
+        if (sl->state != SLOT_READY || sl->pins)
+            continue;
+        if (pick < 0 || sl->used > ah->slots[pick].used ||
+            (sl->used == ah->slots[pick].used && sl->stamp < ah->slots[pick].stamp))
+            pick = i;
+    }
+    return pick;
+}
+
+/* Takes queued run r and reads it into a slot (mu held, dropped while it
+ * reads); the slot, or -1 when none could be had or the read failed. */
+static int read_run(struct ahead *ah, size_t r)
+{
+    struct run run = ah->runs[r];
+    memmove(ah->runs + r, ah->runs + r + 1, (--ah->nruns - r) * sizeof *ah->runs);
+    int i = claim(ah);
+    if (i < 0)
+        return -1;
+    struct slot *sl = &ah->slots[i];
+    sl->state = SLOT_READING;
+    sl->a = run.a;
+    sl->b = run.b;
+    sl->owner = run.owner;
+    sl->forgotten = 0;
+    pthread_mutex_unlock(&ah->mu);
+    int rc = store_stream_read(ah->s, sl->buf, (size_t)(run.b - run.a), run.a);
+    pthread_mutex_lock(&ah->mu);
+    sl->state = rc || sl->forgotten ? SLOT_FREE : SLOT_READY;
+    sl->used = 0;
+    sl->stamp = ++ah->clock;
+    pthread_cond_broadcast(&ah->ready);
+    return sl->state == SLOT_READY ? i : -1;
+}
+
+static void *ahead_main(void *arg)
+{
+    struct ahead *ah = arg;
+    pthread_mutex_lock(&ah->mu);
+    for (;;) {
+        while (!ah->stopping && ah->nruns == 0)
+            pthread_cond_wait(&ah->work, &ah->mu);
+        if (ah->stopping)
+            break;
+        read_run(ah, 0);
+    }
+    pthread_mutex_unlock(&ah->mu);
+    return NULL;
+}
+
+struct ahead *ahead_new(struct store *s)
+{
+    struct ahead *ah = calloc(1, sizeof *ah);
+    if (!ah)
+        return NULL;
+    ah->s = s;
+    pthread_mutex_init(&ah->mu, NULL);
+    pthread_cond_init(&ah->work, NULL);
+    pthread_cond_init(&ah->ready, NULL);
+    for (int i = 0; i < AHEAD_SLOTS; i++) {
+        void *p = NULL;
+        if (posix_memalign(&p, STORE_DIRECT_ALIGN, AHEAD_RUN_MAX) != 0) {
+            ahead_free(ah);
+            return NULL;
+        }
+        ah->slots[i].buf = p;
+    }
+    return ah;
+}
+
+void ahead_free(struct ahead *ah)
+{
+    if (!ah)
+        return;
+    pthread_mutex_lock(&ah->mu);
+    ah->stopping = 1;
+    pthread_cond_broadcast(&ah->work);
+    pthread_mutex_unlock(&ah->mu);
+    for (unsigned i = 0; i < ah->started; i++)
+        pthread_join(ah->threads[i], NULL);
+    pthread_mutex_destroy(&ah->mu);
+    pthread_cond_destroy(&ah->work);
+    pthread_cond_destroy(&ah->ready);
+    for (int i = 0; i < AHEAD_SLOTS; i++)
+        free(ah->slots[i].buf);
+    free(ah);
+}
+
+static int run_cmp(const void *x, const void *y)
+{
+    const struct run *a = x, *b = y;
+    return a->a < b->a ? -1 : a->a > b->a;
+}
+
+void ahead_want(struct ahead *ah, MDB_txn *txn, const void *owner, const struct ahead_chunk *c,
+                size_t n)
+{
+    if (!ah || n == 0)
+        return;
+    /* Runs of neighbours in the file, whatever their order in the
+     * document: chunks cut side by side are stored by several threads. */
+    const uint64_t A = STORE_DIRECT_ALIGN, O = KEYS_SEAL_OVERHEAD;
+    struct run *at = malloc(n * sizeof *at), found[AHEAD_RUNS];
+    if (!at)
+        return;
+    size_t nat = 0, nfound = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t off;
+        if (chunk_locate(ah->s, txn, c[i].id, c[i].len, &off) == 0)
+            at[nat++] = (struct run){off / A * A, (off + c[i].len + O + A - 1) / A * A, owner};
+    }
+    qsort(at, nat, sizeof *at, run_cmp);
+    for (size_t i = 0; i < nat && nfound < AHEAD_RUNS;) {
+        uint64_t a = at[i].a, b = at[i].b;
+        for (i++; i < nat && at[i].a <= b + AHEAD_GAP && at[i].b - a <= AHEAD_RUN_MAX; i++)
+            if (at[i].b > b)
+                b = at[i].b;
+        found[nfound++] = (struct run){a, b, owner};
+    }
+    free(at);
+    pthread_mutex_lock(&ah->mu);
+    while (ah->started < AHEAD_THREADS &&
+           pthread_create(&ah->threads[ah->started], NULL, ahead_main, ah) == 0)
+        ah->started++;
+    for (size_t i = 0; ah->started && i < nfound; i++)
+        queue_run(ah, found[i]);
+    pthread_cond_broadcast(&ah->work);
+    pthread_mutex_unlock(&ah->mu);
+}
+
+const uint8_t *ahead_take(struct ahead *ah, uint64_t off, size_t len, int *slot)
+{
+    if (!ah)
+        return NULL;
+    pthread_mutex_lock(&ah->mu);
+    for (;;) {
+        int i;
+        for (i = 0; i < AHEAD_SLOTS; i++) {
+            const struct slot *sl = &ah->slots[i];
+            if (sl->state != SLOT_FREE && sl->a <= off && off + len <= sl->b)
+                break;
+        }
+        if (i == AHEAD_SLOTS) {
+            /* queued and not yet read: read here, now */
+            size_t r = 0;
+            while (r < ah->nruns && !(ah->runs[r].a <= off && off + len <= ah->runs[r].b))
+                r++;
+            if (r == ah->nruns || (i = read_run(ah, r)) < 0) {
+                pthread_mutex_unlock(&ah->mu);
+                return NULL;
+            }
+        }
+        struct slot *sl = &ah->slots[i];
+        if (sl->state == SLOT_READING) {
+            pthread_cond_wait(&ah->ready, &ah->mu);
+            continue;
+        }
+        sl->pins++;
+        sl->used = 1;
+        ah->taken++;
+        pthread_mutex_unlock(&ah->mu);
+        *slot = i;
+        return sl->buf + (off - sl->a);
+    }
+}
+
+void ahead_forget(struct ahead *ah, const void *owner)
+{
+    if (!ah)
+        return;
+    pthread_mutex_lock(&ah->mu);
+    for (size_t r = 0; r < ah->nruns;)
+        if (ah->runs[r].owner == owner)
+            memmove(ah->runs + r, ah->runs + r + 1, (--ah->nruns - r) * sizeof *ah->runs);
+        else
+            r++;
+    for (int i = 0; i < AHEAD_SLOTS; i++) {
+        struct slot *sl = &ah->slots[i];
+        if (sl->owner != owner || sl->state == SLOT_FREE)
+            continue;
+        if (sl->state == SLOT_READING || sl->pins)
+            sl->forgotten = 1;
+        else
+            sl->state = SLOT_FREE;
+    }
+    pthread_mutex_unlock(&ah->mu);
+}
+
+void ahead_drop(struct ahead *ah, int slot)
+{
+    pthread_mutex_lock(&ah->mu);
+    struct slot *sl = &ah->slots[slot];
+    if (--sl->pins == 0 && sl->forgotten)
+        sl->state = SLOT_FREE;
+    pthread_mutex_unlock(&ah->mu);
+}
+
+uint64_t ahead_taken(struct ahead *ah)
+{
+    if (!ah)
+        return 0;
+    pthread_mutex_lock(&ah->mu);
+    uint64_t n = ah->taken;
+    pthread_mutex_unlock(&ah->mu);
+    return n;
+}

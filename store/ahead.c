@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/keys.h"
 #include "store/store.h"
@@ -52,8 +53,10 @@ struct ahead {
     size_t nruns;
     pthread_t threads[AHEAD_THREADS];
     unsigned started;
-    int stopping;
-    uint64_t clock, taken;
+    int no_threads; /* one could not be started: not tried again */
+    int stopping, paused;
+    unsigned slow_ms; /* ahead_slow */
+    uint64_t clock, taken, failed;
 };
 
 /* Whether a slot being read or read holds [a, b) (mu held). */
@@ -95,7 +98,7 @@ static int claim(struct ahead *ah)
 
 /* Takes queued run r and reads it into a slot (mu held, dropped while it
  * reads); the slot, or -1 when none could be had or the read failed. */
-static int read_run(struct ahead *ah, size_t r)
+static int read_run(struct ahead *ah, size_t r, unsigned slow_ms)
 {
     struct run run = ah->runs[r];
     memmove(ah->runs + r, ah->runs + r + 1, (--ah->nruns - r) * sizeof *ah->runs);
@@ -109,6 +112,8 @@ static int read_run(struct ahead *ah, size_t r)
     sl->owner = run.owner;
     sl->forgotten = 0;
     pthread_mutex_unlock(&ah->mu);
+    if (slow_ms)
+        usleep(slow_ms * 1000u);
     int rc = store_stream_read(ah->s, sl->buf, (size_t)(run.b - run.a), run.a);
     pthread_mutex_lock(&ah->mu);
     sl->state = rc || sl->forgotten ? SLOT_FREE : SLOT_READY;
@@ -123,11 +128,11 @@ static void *ahead_main(void *arg)
     struct ahead *ah = arg;
     pthread_mutex_lock(&ah->mu);
     for (;;) {
-        while (!ah->stopping && ah->nruns == 0)
+        while (!ah->stopping && (ah->nruns == 0 || ah->paused))
             pthread_cond_wait(&ah->work, &ah->mu);
         if (ah->stopping)
             break;
-        read_run(ah, 0);
+        read_run(ah, 0, ah->slow_ms);
     }
     pthread_mutex_unlock(&ah->mu);
     return NULL;
@@ -204,9 +209,12 @@ void ahead_want(struct ahead *ah, MDB_txn *txn, const void *owner, const struct 
     }
     free(at);
     pthread_mutex_lock(&ah->mu);
-    while (ah->started < AHEAD_THREADS &&
-           pthread_create(&ah->threads[ah->started], NULL, ahead_main, ah) == 0)
-        ah->started++;
+    while (ah->started < AHEAD_THREADS && !ah->no_threads) {
+        if (pthread_create(&ah->threads[ah->started], NULL, ahead_main, ah) == 0)
+            ah->started++;
+        else
+            ah->no_threads = 1;
+    }
     for (size_t i = 0; ah->started && i < nfound; i++)
         queue_run(ah, found[i]);
     pthread_cond_broadcast(&ah->work);
@@ -222,7 +230,7 @@ const uint8_t *ahead_take(struct ahead *ah, uint64_t off, size_t len, int *slot)
         int i;
         for (i = 0; i < AHEAD_SLOTS; i++) {
             const struct slot *sl = &ah->slots[i];
-            if (sl->state != SLOT_FREE && sl->a <= off && off + len <= sl->b)
+            if (sl->state != SLOT_FREE && !sl->forgotten && sl->a <= off && off + len <= sl->b)
                 break;
         }
         if (i == AHEAD_SLOTS) {
@@ -230,7 +238,7 @@ const uint8_t *ahead_take(struct ahead *ah, uint64_t off, size_t len, int *slot)
             size_t r = 0;
             while (r < ah->nruns && !(ah->runs[r].a <= off && off + len <= ah->runs[r].b))
                 r++;
-            if (r == ah->nruns || (i = read_run(ah, r)) < 0) {
+            if (r == ah->nruns || ah->paused || (i = read_run(ah, r, 0)) < 0) {
                 pthread_mutex_unlock(&ah->mu);
                 return NULL;
             }
@@ -243,9 +251,10 @@ const uint8_t *ahead_take(struct ahead *ah, uint64_t off, size_t len, int *slot)
         sl->pins++;
         sl->used = 1;
         ah->taken++;
+        const uint8_t *p = sl->buf + (off - sl->a);
         pthread_mutex_unlock(&ah->mu);
         *slot = i;
-        return sl->buf + (off - sl->a);
+        return p;
     }
 }
 
@@ -271,21 +280,47 @@ void ahead_forget(struct ahead *ah, const void *owner)
     pthread_mutex_unlock(&ah->mu);
 }
 
-void ahead_drop(struct ahead *ah, int slot)
+void ahead_drop(struct ahead *ah, int slot, int opened)
 {
     pthread_mutex_lock(&ah->mu);
+    if (!opened)
+        ah->failed++;
     struct slot *sl = &ah->slots[slot];
     if (--sl->pins == 0 && sl->forgotten)
         sl->state = SLOT_FREE;
     pthread_mutex_unlock(&ah->mu);
 }
 
-uint64_t ahead_taken(struct ahead *ah)
+void ahead_hold(struct ahead *ah, int on)
 {
     if (!ah)
-        return 0;
+        return;
     pthread_mutex_lock(&ah->mu);
-    uint64_t n = ah->taken;
+    ah->paused = on;
+    if (on) {
+        for (int i = 0; i < AHEAD_SLOTS; i++)
+            while (ah->slots[i].state == SLOT_READING)
+                pthread_cond_wait(&ah->ready, &ah->mu);
+    } else {
+        pthread_cond_broadcast(&ah->work);
+    }
     pthread_mutex_unlock(&ah->mu);
-    return n;
+}
+
+void ahead_slow(struct ahead *ah, unsigned ms)
+{
+    pthread_mutex_lock(&ah->mu);
+    ah->slow_ms = ms;
+    pthread_mutex_unlock(&ah->mu);
+}
+
+void ahead_counts(struct ahead *ah, uint64_t *taken, uint64_t *failed)
+{
+    *taken = *failed = 0;
+    if (!ah)
+        return;
+    pthread_mutex_lock(&ah->mu);
+    *taken = ah->taken;
+    *failed = ah->failed;
+    pthread_mutex_unlock(&ah->mu);
 }

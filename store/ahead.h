@@ -52,8 +52,15 @@ void ahead_forget(struct ahead *a, const void *owner);
  * be given to ahead_drop.  Waits while the slot is being read.  NULL when
  * no slot holds them. */
 const uint8_t *ahead_take(struct ahead *a, uint64_t off, size_t len, int *slot);
-void ahead_drop(struct ahead *a, int slot);
-/* Chunks taken so far (for the tests). */
-uint64_t ahead_taken(struct ahead *a);
+/* Gives the slot back; opened: whether the chunk taken opened (else it
+ * was read again the usual way). */
+void ahead_drop(struct ahead *a, int slot, int opened);
+/* on: stops reading ahead and waits for the reads in flight (the map
+ * may move: store_map_resize); off: goes on. */
+void ahead_hold(struct ahead *a, int on);
+/* For the tests: the threads wait ms before each read. */
+void ahead_slow(struct ahead *a, unsigned ms);
+/* Chunks taken so far, and those of them that did not open. */
+void ahead_counts(struct ahead *a, uint64_t *taken, uint64_t *failed);
 
 #endif

@@ -674,13 +674,17 @@ out:
  * the next AHEAD_BYTES past its read read ahead (store/ahead.h): a read
  * that starts where the last one ended, or inside what was asked for
  * already (the kernel sends a reader's requests side by side, not always
- * in order), asks for what lies past what was asked for (d->mu held). */
+ * in order), asks for what lies past what was asked for (d->mu held).  A
+ * first read does when it is large (the kernel's read-ahead for a program
+ * reading through; a look at a file's first bytes asks for less). */
 #define AHEAD_BYTES (2u << 20)
+#define AHEAD_FIRST (256u << 10) /* a first request this large reads through */
 static struct ahead_chunk *ahead_plan(struct doc *d, uint64_t off, size_t len, size_t *n)
 {
     *n = 0;
     uint64_t from = off + len, to = from + AHEAD_BYTES, lim = list_limit(d);
-    int going = off == 0 || off == d->read_end || (d->ahead_to > off && d->ahead_to <= to);
+    int going = (off == 0 && len >= AHEAD_FIRST) || (off && off == d->read_end) ||
+                (d->ahead_to > off && d->ahead_to <= to);
     d->read_end = from;
     if (!going)
         return NULL;
@@ -746,9 +750,10 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_
             struct read_task *t = &pl.tasks[i];
             if (t->slot < 0)
                 continue;
-            if (t->rc)
+            int opened = t->rc == 0;
+            if (!opened)
                 t->rc = chunk_fetch(s, NULL, t->id, t->len, t->dst);
-            ahead_drop(s->ahead, t->slot);
+            ahead_drop(s->ahead, t->slot, opened);
             t->slot = -1;
         }
         if (sealed)

@@ -720,10 +720,12 @@ void store_map_touched(struct store *s, uint64_t bytes)
 
 int store_map_resize(struct store *s, size_t size)
 {
+    ahead_hold(s->ahead, 1); /* its threads read through the map */
     int rc = store_mdb_err(mdb_env_set_mapsize(s->env, size));
     pthread_mutex_lock(&s->advice_mu);
     map_find(s); /* LMDB mapped it again, perhaps elsewhere */
     pthread_mutex_unlock(&s->advice_mu);
+    ahead_hold(s->ahead, 0);
     return rc;
 }
 
@@ -795,55 +797,71 @@ static int read_all(int fd, uint8_t *p, size_t len, uint64_t off)
     return 0;
 }
 
-/* Whether the page cache holds most of data.mdb's [off, off+len), asked
- * of the map (a read that must not wait would still start one on a miss).
- * The range's first page does not count: chunks are not page aligned, so
- * it is often the last page of the run read before, and counting it, one
- * run read through the cache (a cached first page) made every run after it
- * read so too: cold 1 GiB, 0.9 GiB through the cache in one read, none in
- * the next. */
-static int stream_cached(struct store *s, uint64_t off, size_t len)
+/* Reads [off, off+len) of data.mdb from the disk: with O_DIRECT where the
+ * file system allows it, else through the page cache. */
+static int read_disk(struct store *s, uint8_t *p, size_t len, uint64_t off)
 {
-    uint8_t *map = s->map_addr;
-    const size_t P = STORE_DIRECT_ALIGN;
-    if (!map || off + len > s->map_len)
-        return 1;
-    size_t pages = (len + P - 1) / P, from = pages > 1, resident = 0;
-    unsigned char in[512];
-    for (size_t i = from; i < pages;) {
-        size_t n = pages - i < sizeof in ? pages - i : sizeof in;
-        if (mincore(map + off + i * P, n * P, in) != 0)
-            return 1;
-        for (size_t k = 0; k < n; k++)
-            resident += in[k] & 1;
-        i += n;
-    }
-    return resident * 2 > pages - from;
-}
-
-int store_stream_read(struct store *s, void *buf, size_t len, uint64_t off)
-{
-    uint8_t *map = s->map_addr;
-    struct stat st;
-    if (!map || fstat(s->map_fd, &st) != 0 || off + len > (uint64_t)st.st_size ||
-        off + len > s->map_len)
-        return -EIO;
-    if (s->direct_fd >= 0 && !stream_cached(s, off, len)) {
-        int rc = read_all(s->direct_fd, buf, len, off);
-        if (rc == 0) {
+    if (s->direct_fd >= 0) {
+        int rc = read_all(s->direct_fd, p, len, off);
+        if (rc == 0)
             __atomic_add_fetch(&s->direct_bytes, len, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&s->stream_bytes, len, __ATOMIC_RELAXED);
-        }
         if (rc != -EINVAL)
             return rc;
     }
-    /* Copied out of the page cache through the map, advised random: a
-     * buffered read could start the kernel's read-ahead (a page a fault
-     * brought in around it is marked to start more), and one run read so
-     * filled the cache with megabytes around every later one. */
+    return read_all(s->map_fd, p, len, off) ? -EIO : 0;
+}
+
+/* Which pages the page cache holds is asked of the map (a read that must
+ * not wait would still start one on a miss).  A stretch of STREAM_CACHED
+ * pages or more held is copied from the map: a page held cannot fail to
+ * read, where a fault on one that is not would turn a disk error into
+ * SIGBUS.  Shorter stretches are read from the disk with the pages around
+ * them, in one read: chunks are not page aligned, so the page a run starts
+ * in is often the last of the run before, and pages of the B-tree lie
+ * among the chunks.  Neither way makes the kernel read ahead (a buffered
+ * read would, from pages a fault marked: megabytes around every run). */
+#define STREAM_CACHED 16
+int store_stream_read(struct store *s, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *map = s->map_addr, *out = buf;
+    const size_t P = STORE_DIRECT_ALIGN;
+    struct stat st;
+    if (!map || len % P || fstat(s->map_fd, &st) != 0 || off + len > (uint64_t)st.st_size ||
+        off + len > s->map_len)
+        return -EIO;
+    size_t pages = len / P;
+    unsigned char *in = malloc(pages);
+    if (!in || mincore(map + off, len, in) != 0) {
+        free(in);
+        return read_disk(s, out, len, off) ? -EIO : 0;
+    }
+    int rc = 0;
     store_map_random_begin(s);
-    memcpy(buf, map + off, len);
+    for (size_t i = 0; i < pages && rc == 0;) {
+        size_t j = i;
+        while (j < pages && (in[j] & 1))
+            j++;
+        if (j - i >= STREAM_CACHED || j - i == pages) {
+            memcpy(out + i * P, map + off + i * P, (j - i) * P);
+            i = j;
+            continue;
+        }
+        /* to the next stretch held long enough */
+        for (j = i; j < pages; j++) {
+            size_t k = j;
+            while (k < pages && (in[k] & 1) && k - j < STREAM_CACHED)
+                k++;
+            if (k - j >= STREAM_CACHED)
+                break;
+            j = k > j ? k - 1 : j;
+        }
+        rc = read_disk(s, out + i * P, (j - i) * P, off + i * P);
+        i = j;
+    }
     store_map_random_end(s);
+    free(in);
+    if (rc)
+        return -EIO;
     __atomic_add_fetch(&s->stream_bytes, len, __ATOMIC_RELAXED);
     return 0;
 }

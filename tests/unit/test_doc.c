@@ -655,7 +655,8 @@ START_TEST(test_doc_stream_read_cold_cached_damaged)
             drop_cached(fd);
         }
         uint64_t direct = t.s->direct_bytes, streamed = t.s->stream_bytes;
-        uint64_t taken = ahead_taken(t.s->ahead);
+        uint64_t taken, failed, taken2, failed2;
+        ahead_counts(t.s->ahead, &taken, &failed);
         struct doc *d = open_doc(id, 1);
         /* (opening it faulted pages of the map in, and the kernel read
          * the small store file whole around them); cold but for the page
@@ -677,8 +678,11 @@ START_TEST(test_doc_stream_read_cold_cached_damaged)
          * cache */
         uint64_t all = t.s->stream_bytes - streamed;
         ck_assert_uint_ge(all, N);
-        /* and after the first request, chunks were read ahead */
-        ck_assert_uint_gt(ahead_taken(t.s->ahead), taken);
+        /* and after the first request, chunks were read ahead, and every
+         * one of them opened */
+        ahead_counts(t.s->ahead, &taken2, &failed2);
+        ck_assert_uint_gt(taken2, taken);
+        ck_assert_uint_eq(failed2, failed);
         if (cached)
             ck_assert_uint_eq(t.s->direct_bytes, direct);
         else if (t.s->direct_fd >= 0)
@@ -702,6 +706,37 @@ START_TEST(test_doc_stream_read_cold_cached_damaged)
     version_clear(&v);
     free(starts);
     close(fd);
+    free(p);
+}
+END_TEST
+
+/* Read ahead slowly (each read of the store's threads waits 20 ms first):
+ * a request whose chunks are still being read waits for them; two
+ * documents of the same content share what was read ahead, and one closed
+ * while its chunks are being read ahead leaves the other reading exactly
+ * its bytes. */
+START_TEST(test_doc_read_ahead_slow_shared)
+{
+    size_t N = 4u << 20;
+    uint8_t *p = malloc(N);
+    fill_random(p, N, 43);
+    uint64_t a = stored_doc(p, N), b = stored_doc(p, N);
+    ck_assert_ptr_nonnull(t.s->ahead);
+    ahead_slow(t.s->ahead, 20);
+    uint64_t taken, failed, taken2, failed2;
+    ahead_counts(t.s->ahead, &taken, &failed);
+    struct doc *da = open_doc(a, 1), *db = open_doc(b, 1);
+    uint8_t *got = malloc(1u << 20);
+    ck_assert_int_eq(doc_read(t.s, da, got, 1u << 20, 0), 1u << 20);
+    ck_assert(memcmp(got, p, 1u << 20) == 0);
+    doc_free(da); /* its next chunks still being read ahead */
+    expect_reads(db, p, N);
+    doc_free(db);
+    ahead_counts(t.s->ahead, &taken2, &failed2);
+    ck_assert_uint_gt(taken2, taken);
+    ck_assert_uint_eq(failed2, failed);
+    ahead_slow(t.s->ahead, 0);
+    free(got);
     free(p);
 }
 END_TEST
@@ -880,6 +915,7 @@ Suite *doc_suite(void)
     tcase_add_test(tc, test_doc_spill_random_writes);
     tcase_add_test(tc, test_doc_one_line_edit_stores_little);
     tcase_add_test(tc, test_doc_stream_read_cold_cached_damaged);
+    tcase_add_test(tc, test_doc_read_ahead_slow_shared);
     tcase_add_test(tc, test_doc_spill_keeps_unwritten_tail);
     tcase_add_test(tc, test_doc_read_atomic_against_rewrites);
     tcase_add_test(tc, test_doc_reads_across_chunks_and_pages);

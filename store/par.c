@@ -107,7 +107,7 @@ void par_free(struct par *p)
 
 void par_for(struct par *p, size_t n, void (*fn)(void *arg, size_t i), void *arg)
 {
-    if (!p || n < 2 || p->want == 0) {
+    if (!p || n < 2 || __atomic_load_n(&p->want, __ATOMIC_RELAXED) == 0) {
         for (size_t i = 0; i < n; i++)
             fn(arg, i);
         return;
@@ -118,7 +118,8 @@ void par_for(struct par *p, size_t n, void (*fn)(void *arg, size_t i), void *arg
     while (p->started < p->want &&
            pthread_create(&p->threads[p->started], NULL, helper_main, p) == 0)
         p->started++;
-    p->want = p->started; /* a thread that could not start is not tried again */
+    /* a thread that could not start is not tried again (read unlocked above) */
+    __atomic_store_n(&p->want, p->started, __ATOMIC_RELAXED);
     if (p->tail)
         p->tail->queued = &c;
     else

@@ -7,10 +7,10 @@
  * kernel does not read ahead of: each request waited for the disk, one
  * read in flight, and the disk stood idle while the request was decrypted
  * and answered.  A reader going forward names the chunks of the next
- * window (ahead_want); two threads of the store locate them and read them
- * as runs of neighbours, each into a slot; a request then takes its
- * chunks' ciphertext from a slot (ahead_take, waiting for one still being
- * read) and releases it (ahead_drop).
+ * window (ahead_want), which are located and queued as runs of neighbours
+ * in the file; threads of the store read the runs, each into a slot; a
+ * request then takes its chunks' ciphertext from a slot (ahead_take,
+ * waiting for one still being read) and releases it (ahead_drop).
  *
  * What a slot holds is the store file's bytes at the time it was read: a
  * chunk taken from it is authenticated when decrypted like any other, and

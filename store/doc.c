@@ -677,7 +677,7 @@ out:
  * in order), asks for what lies past what was asked for (d->mu held).  A
  * first read does when it is large (the kernel's read-ahead for a program
  * reading through; a look at a file's first bytes asks for less). */
-#define AHEAD_BYTES (2u << 20)
+#define AHEAD_BYTES (3u << 20)
 #define AHEAD_FIRST (256u << 10) /* a first request this large reads through */
 static struct ahead_chunk *ahead_plan(struct doc *d, uint64_t off, size_t len, size_t *n)
 {

@@ -63,6 +63,9 @@ setup() { # fresh, empty
     esac
     mountit "$s"
     [ "$s" = casefs ] && mkdir "$d/mnt/bench"
+    # What the removal above freed is written and discarded now, not during
+    # the workload's first flushes (the disk is mounted with discard).
+    sync
     return 0
 }
 

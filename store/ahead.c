@@ -72,13 +72,24 @@ static int held(const struct ahead *ah, uint64_t a, uint64_t b)
     return 0;
 }
 
-static void queue_run(struct ahead *ah, struct run run)
+/* Queues a run: one a reader needs now goes first (the newest waiting
+ * goes when the queue is full), one read ahead last (dropped when full). */
+static void queue_run(struct ahead *ah, struct run run, int now)
 {
     for (size_t r = 0; r < ah->nruns; r++)
         if (ah->runs[r].a <= run.a && run.b <= ah->runs[r].b)
             return;
-    if (ah->nruns < AHEAD_RUNS && !held(ah, run.a, run.b))
-        ah->runs[ah->nruns++] = run;
+    if (held(ah, run.a, run.b))
+        return;
+    if (!now) {
+        if (ah->nruns < AHEAD_RUNS)
+            ah->runs[ah->nruns++] = run;
+        return;
+    }
+    if (ah->nruns == AHEAD_RUNS)
+        ah->nruns--;
+    memmove(ah->runs + 1, ah->runs, ah->nruns++ * sizeof *ah->runs);
+    ah->runs[0] = run;
 }
 
 /* A slot to read into, or -1 (mu held). */
@@ -185,7 +196,7 @@ static int run_cmp(const void *x, const void *y)
 }
 
 void ahead_want(struct ahead *ah, MDB_txn *txn, const void *owner, const struct ahead_chunk *c,
-                size_t n)
+                size_t n, int now)
 {
     if (!ah || n == 0)
         return;
@@ -217,8 +228,13 @@ void ahead_want(struct ahead *ah, MDB_txn *txn, const void *owner, const struct 
         else
             ah->no_threads = 1;
     }
-    for (size_t i = 0; ah->started && i < nfound; i++)
-        queue_run(ah, found[i]);
+    /* Needed now: queued even without threads (the reader reads them
+     * itself), the last first, so that they stand in order at the front. */
+    for (size_t i = 0; i < nfound; i++)
+        if (now)
+            queue_run(ah, found[nfound - 1 - i], 1);
+        else if (ah->started)
+            queue_run(ah, found[i], 0);
     pthread_cond_broadcast(&ah->work);
     pthread_mutex_unlock(&ah->mu);
 }

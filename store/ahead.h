@@ -10,7 +10,9 @@
  * window (ahead_want), which are located and queued as runs of neighbours
  * in the file; threads of the store read the runs, each into a slot; a
  * request then takes its chunks' ciphertext from a slot (ahead_take,
- * waiting for one still being read) and releases it (ahead_drop).
+ * waiting for one still being read) and releases it (ahead_drop).  The
+ * chunks a request finds in no slot are asked for the same way, to be
+ * read now: the slots are the one place large documents are read into.
  *
  * What a slot holds is the store file's bytes at the time it was read: a
  * chunk taken from it is authenticated when decrypted like any other, and
@@ -40,10 +42,12 @@ struct ahead *ahead_new(struct store *s);
 /* Stops the threads; no reader may be using it.  NULL is fine. */
 void ahead_free(struct ahead *a);
 /* Asks for chunks c[0..n) to be read for owner (a reader): locates them
- * in txn and queues their runs (a hint: dropped when too many wait, the
- * slots are all in use or the threads cannot start). */
+ * in txn and queues their runs.  now: the reader needs them now (not
+ * found in a slot): their runs go to the front of the queue, even without
+ * threads (ahead_take reads a queued run itself).  Else they are read
+ * ahead: a hint, dropped when too many wait or the threads cannot start. */
 void ahead_want(struct ahead *a, MDB_txn *txn, const void *owner, const struct ahead_chunk *c,
-                size_t n);
+                size_t n, int now);
 /* Drops what was read or queued for owner (its reader is gone): nothing
  * read before stays to be taken by a reader after it. */
 void ahead_forget(struct ahead *a, const void *owner);

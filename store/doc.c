@@ -391,7 +391,7 @@ struct read_task {
     int own; /* dst is one of the read's own buffers */
     int rc;
     const uint8_t *sealed; /* read already by direct_load, or NULL */
-    int slot;              /* sealed is in this slot of the store's ahead */
+    int slot;              /* sealed is in this slot of the store's ahead, or -1 */
 };
 
 /* A part of the read copied from a task's own buffer. */
@@ -541,133 +541,43 @@ static void read_task_run(void *arg, size_t i)
 
 /* A streamed document's chunks are read from the store file a run of
  * chunks lying side by side at a time (store_stream_read: with O_DIRECT
- * unless the page cache holds them) into a buffer of the pool below, and
- * the tasks decrypt from there.  Cold, the read of a large document
- * spent more time copying chunks out of the page cache it had just filled
- * than anything but decrypting them.  A chunk that cannot be placed so
- * (not in the map, a failed read) is read the usual way, which also
- * reports any damage. */
-#define DIRECT_GAP (64u << 10) /* read over a gap this small, not a new run */
-#define DIRECT_MAX (8u << 20)  /* bytes read for one request, at most */
-
-/* Buffers of the runs read, shared by the reading threads: a few kept
- * (the daemon's resident size stays bounded whatever the number of
- * threads), more made and dropped only while that many read at once. */
-#define DIRECT_KEPT 3
-static struct {
-    uint8_t *p;
-    size_t cap;
-    int busy;
-} direct_pool[DIRECT_KEPT];
-static pthread_mutex_t direct_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* An aligned buffer of at least need bytes, or NULL. */
-static uint8_t *direct_get(size_t need)
+ * unless the page cache holds them) into slots of the store's read-ahead
+ * (store/ahead.h), the request's own chunks first, and the tasks decrypt
+ * from there.  Cold, the read of a large document spent more time copying
+ * chunks out of the page cache it had just filled than anything but
+ * decrypting them.  A chunk that cannot be placed so (not in the map, no
+ * slot free, a failed read) is read the usual way, which also reports any
+ * damage. */
+static void direct_load(struct store *s, struct doc *d, struct read_plan *pl,
+                        const struct ahead_chunk *ahead, size_t nahead)
 {
-    pthread_mutex_lock(&direct_mu);
-    int pick = -1;
-    for (int i = 0; i < DIRECT_KEPT; i++)
-        if (!direct_pool[i].busy && (pick < 0 || direct_pool[i].cap > direct_pool[pick].cap))
-            pick = i;
-    if (pick >= 0)
-        direct_pool[pick].busy = 1;
-    pthread_mutex_unlock(&direct_mu);
-    void *p = NULL;
-    if (pick < 0)
-        return posix_memalign(&p, STORE_DIRECT_ALIGN, need) == 0 ? p : NULL;
-    if (direct_pool[pick].cap < need && posix_memalign(&p, STORE_DIRECT_ALIGN, need) != 0)
-        p = NULL;
-    /* the slot's pointer changes under the lock: direct_put compares it */
-    pthread_mutex_lock(&direct_mu);
-    uint8_t *old = NULL;
-    if (direct_pool[pick].cap >= need) {
-        p = direct_pool[pick].p;
-    } else if (p) {
-        old = direct_pool[pick].p;
-        direct_pool[pick].p = p;
-        direct_pool[pick].cap = need;
-    } else {
-        direct_pool[pick].busy = 0;
-    }
-    pthread_mutex_unlock(&direct_mu);
-    free(old);
-    return p;
-}
-
-static void direct_put(uint8_t *p)
-{
-    pthread_mutex_lock(&direct_mu);
-    for (int i = 0; i < DIRECT_KEPT; i++)
-        if (direct_pool[i].p == p && direct_pool[i].busy) {
-            direct_pool[i].busy = 0;
-            p = NULL;
-            break;
-        }
-    pthread_mutex_unlock(&direct_mu);
-    free(p);
-}
-
-struct direct_run {
-    uint64_t a, b;      /* aligned range of the store file */
-    size_t first, last; /* tasks [first, last] */
-};
-
-/* Returns the buffer the tasks decrypt from (direct_put after them). */
-static uint8_t *direct_load(struct store *s, struct doc *d, struct read_plan *pl,
-                            const struct ahead_chunk *ahead, size_t nahead)
-{
-    size_t n = pl->ntasks;
+    size_t n = pl->ntasks, nmiss = 0;
+    const size_t O = KEYS_SEAL_OVERHEAD;
+    struct ahead_chunk *miss = malloc(n * sizeof *miss);
     uint64_t *off = malloc(n * sizeof *off);
-    struct direct_run *runs = malloc(n * sizeof *runs);
     MDB_txn *txn = NULL;
-    uint8_t *buf = NULL;
-    if (!off || !runs || store_txn_begin(s, 1, &txn) != 0)
-        goto out;
-    const uint64_t A = STORE_DIRECT_ALIGN, O = KEYS_SEAL_OVERHEAD;
-    ahead_want(s->ahead, txn, d, ahead, nahead);
-    for (size_t i = 0; i < n; i++) {
-        struct read_task *t = &pl->tasks[i];
-        if (chunk_locate(s, txn, t->id, t->len, &off[i]) != 0)
-            off[i] = UINT64_MAX;
-        else if ((t->sealed = ahead_take(s->ahead, off[i], t->len + O, &t->slot)))
-            off[i] = UINT64_MAX; /* read ahead already */
-    }
-    size_t nruns = 0;
-    uint64_t total = 0;
-    for (size_t i = 0; i < n;) {
-        if (off[i] == UINT64_MAX) {
-            i++;
-            continue;
+    if (miss && off && store_txn_begin(s, 1, &txn) == 0) {
+        ahead_want(s->ahead, txn, d, ahead, nahead, 0);
+        /* from the slots read ahead; the rest read now, runs of them */
+        for (size_t i = 0; i < n; i++) {
+            struct read_task *t = &pl->tasks[i];
+            if (chunk_locate(s, txn, t->id, t->len, &off[i]) != 0)
+                off[i] = UINT64_MAX;
+            else if (!(t->sealed = ahead_take(s->ahead, off[i], t->len + O, &t->slot))) {
+                memcpy(miss[nmiss].id, t->id, CHUNK_ID_BYTES);
+                miss[nmiss++].len = t->len;
+            }
         }
-        uint64_t a = off[i] / A * A, end = off[i] + pl->tasks[i].len + O;
-        size_t j = i + 1;
-        while (j < n && off[j] != UINT64_MAX && off[j] >= end && off[j] - end <= DIRECT_GAP &&
-               (off[j] + pl->tasks[j].len + O + A - 1) / A * A - a + total <= DIRECT_MAX)
-        {
-            end = off[j] + pl->tasks[j].len + O;
-            j++;
+        ahead_want(s->ahead, txn, d, miss, nmiss, 1);
+        for (size_t i = 0; nmiss && i < n; i++) {
+            struct read_task *t = &pl->tasks[i];
+            if (!t->sealed && off[i] != UINT64_MAX)
+                t->sealed = ahead_take(s->ahead, off[i], t->len + O, &t->slot);
         }
-        uint64_t b = (end + A - 1) / A * A;
-        if (b - a + total > DIRECT_MAX)
-            break;
-        runs[nruns++] = (struct direct_run){a, b, i, j - 1};
-        total += b - a;
-        i = j;
-    }
-    buf = nruns ? direct_get((size_t)total) : NULL;
-    for (size_t r = 0, at = 0; buf && r < nruns; r++) {
-        const struct direct_run *run = &runs[r];
-        if (store_stream_read(s, buf + at, (size_t)(run->b - run->a), run->a) == 0)
-            for (size_t k = run->first; k <= run->last; k++)
-                pl->tasks[k].sealed = buf + at + (off[k] - run->a);
-        at += (size_t)(run->b - run->a);
-    }
-out:
-    if (txn)
         store_txn_abort(txn);
+    }
+    free(miss);
     free(off);
-    free(runs);
-    return buf;
 }
 
 /* A reader going forward through a streamed document has the chunks of
@@ -739,8 +649,8 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_
             pthread_mutex_unlock(&d->mu);
         if (streaming)
             store_map_random_begin(s);
-        uint8_t *sealed =
-            streaming && s->map_addr ? direct_load(s, d, &pl, ahead, nahead) : NULL;
+        if (streaming && s->ahead)
+            direct_load(s, d, &pl, ahead, nahead);
         free(ahead);
         par_for(s->par, pl.ntasks, read_task_run, &pl);
         /* What was read ahead is the store file as it was then: a chunk
@@ -756,8 +666,6 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_
             ahead_drop(s->ahead, t->slot, opened);
             t->slot = -1;
         }
-        if (sealed)
-            direct_put(sealed);
         if (streaming)
             store_map_random_end(s);
         if (rounds < 3)

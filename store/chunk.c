@@ -105,6 +105,12 @@ int chunk_put_many(struct store *s, MDB_txn *txn, const uint8_t *const *p, const
             twice = sealed[j] && memcmp(ids[j], ids[i], CHUNK_ID_BYTES) == 0;
         MDB_val k = {CHUNK_ID_BYTES, ids[i]}, v;
         int r = twice ? 0 : mdb_get(txn, s->dbi[STORE_DB_CHUNKS], &k, &v);
+        /* Finding a chunk stored already maps the tree's pages on the way
+         * to it, and the chunk contents around them, like a read: a
+         * document whose content the store holds already (a copy, a
+         * repeated part) is mostly such lookups. */
+        if (!twice)
+            store_map_touched(s, 16384);
         if (r == MDB_NOTFOUND) {
             if (!(sealed[i] = malloc(n[i] + KEYS_SEAL_OVERHEAD)))
                 rc = -ENOMEM;

@@ -105,10 +105,11 @@ int chunk_put_many(struct store *s, MDB_txn *txn, const uint8_t *const *p, const
             twice = sealed[j] && memcmp(ids[j], ids[i], CHUNK_ID_BYTES) == 0;
         MDB_val k = {CHUNK_ID_BYTES, ids[i]}, v;
         int r = twice ? 0 : mdb_get(txn, s->dbi[STORE_DB_CHUNKS], &k, &v);
-        /* Finding a chunk stored already maps the tree's pages on the way
-         * to it, and the chunk contents around them, like a read: a
-         * document whose content the store holds already (a copy, a
-         * repeated part) is mostly such lookups. */
+        /* Finding a chunk maps the tree's pages on the way to it, each
+         * fault with the cached pages around it (chunk contents): counted
+         * as 16 KiB, so that a document whose content the store holds
+         * already (a copy, a repeated part), which is mostly such
+         * lookups, lets go of the map too (store_map_trim). */
         if (!twice)
             store_map_touched(s, 16384);
         if (r == MDB_NOTFOUND) {

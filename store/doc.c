@@ -111,23 +111,46 @@ static int work_adopt(struct doc *d, struct version_chunk *chunks, uint32_t n)
     return 0;
 }
 
-/* Makes v the base and its chunks the working list (takes v's contents). */
+/* A digest of a chunk list, so that a save can tell whether its content
+ * is the base's without the base's list kept beside the working one. */
+static void list_digest(const struct version_chunk *c, uint32_t n,
+                        uint8_t out[DOC_LIST_DIGEST])
+{
+    crypto_generichash(out, DOC_LIST_DIGEST, (const uint8_t *)c, (size_t)n * sizeof *c,
+                       NULL, 0);
+}
+
+/* Makes v the base and its chunks the working list (takes v's contents;
+ * the base keeps the list's digest, not the list). */
 static int doc_set_base(struct doc *d, struct version *v)
 {
-    struct version_chunk *copy = malloc(((size_t)v->nchunks + 1) * sizeof *copy);
-    if (!copy)
+    struct version_chunk *chunks = v->chunks;
+    if (!chunks && !(chunks = malloc(sizeof *chunks)))
         return -ENOMEM;
-    if (v->nchunks)
-        memcpy(copy, v->chunks, (size_t)v->nchunks * sizeof *copy);
-    int rc = work_adopt(d, copy, v->nchunks);
+    uint8_t digest[DOC_LIST_DIGEST];
+    list_digest(chunks, v->nchunks, digest);
+    int rc = work_adopt(d, chunks, v->nchunks);
     if (rc) {
-        free(copy);
+        if (chunks != v->chunks)
+            free(chunks);
         return rc;
     }
+    v->chunks = NULL;
     version_clear(&d->base);
     d->base = *v;
+    memcpy(d->base_digest, digest, sizeof digest);
     memset(v, 0, sizeof *v);
     return 0;
+}
+
+/* Whether v holds the base's content (d->mu held). */
+static int base_same(const struct doc *d, const struct version *v)
+{
+    if (v->size != d->base.size || v->nchunks != d->base.nchunks)
+        return 0;
+    uint8_t digest[DOC_LIST_DIGEST];
+    list_digest(v->chunks, v->nchunks, digest);
+    return sodium_memcmp(digest, d->base_digest, sizeof digest) == 0;
 }
 
 /* Lets go of a page: it is kept for reuse while there is room (spilled
@@ -1175,7 +1198,7 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
     v.size = end;
     if (rc == 0 && n.version > 0) {
         if (n.version == d->base.number) {
-            same = version_same_content(&v, &d->base);
+            same = base_same(d, &v);
         } else if ((rc = version_get(s, txn, d->node, n.version, &cur)) == 0) {
             same = version_same_content(&v, &cur);
         }

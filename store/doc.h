@@ -48,6 +48,7 @@
 /* Documents from this size on are read, and content from this size on is
  * cut into chunks, with LMDB's map advised random (store_map_random_begin). */
 #define DOC_STREAM (1u << 20)
+#define DOC_LIST_DIGEST 32
 /* Largest document size accepted (1 TiB). */
 #define DOC_SIZE_MAX ((uint64_t)1 << 40)
 
@@ -80,7 +81,11 @@ struct doc {
     int readonly;        /* a retained version opened through .versions */
     int orphaned;        /* its document was replaced by a rename (tree.c) */
     uint64_t kernel_ino; /* once orphaned: the kernel inode its handles use */
-    struct version base; /* the committed version the content started from */
+    /* The committed version the content started from.  Its list is the
+     * working list's start (base.chunks stays NULL: the list is held once),
+     * and base_digest tells whether a save's content is the base's. */
+    struct version base;
+    uint8_t base_digest[DOC_LIST_DIGEST];
     /* the working chunk list: content below wlimit that is not in a page */
     struct version_chunk *wc;
     uint64_t *ws; /* ws[i]: offset of wc[i]; ws[wn] = end of the list */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "store/codec.h"
 
 #define VERSION_RECORD_VERSION 1
@@ -19,14 +21,22 @@ static void version_key(uint64_t node, uint32_t number, uint8_t key[12])
     codec_be32_put(key + 8, number);
 }
 
-int version_decode(const uint8_t *p, size_t n, uint64_t node, uint32_t number,
-                   struct version *out)
+/* Decodes a version record.  own: p itself, malloc'd and n bytes, which
+ * the chunk list is decoded into in place and which out->chunks then
+ * takes (shrunk to the list), so that a document of millions of chunks
+ * does not hold its list twice while it opens; on failure own is wiped
+ * and freed.  Else (NULL) the list is a copy and p is left alone. */
+_Static_assert(sizeof(struct version_chunk) == CHUNK_ID_BYTES + 4,
+               "a list entry in memory is as long as in the record");
+static int decode(const uint8_t *p, size_t n, uint64_t node, uint32_t number,
+                  struct version *out, uint8_t *own)
 {
     struct codec_reader r;
     memset(out, 0, sizeof *out);
     codec_reader_init(&r, p, n);
+    int rc = -EIO;
     if (codec_get_u8(&r) != VERSION_RECORD_VERSION)
-        return -EIO;
+        goto fail;
     out->node = node;
     out->number = number;
     out->state = codec_get_u8(&r);
@@ -42,28 +52,54 @@ int version_decode(const uint8_t *p, size_t n, uint64_t node, uint32_t number,
     out->nchunks = codec_get_u32(&r);
     if (!codec_reader_ok(&r) || out->nchunks > VERSION_CHUNKS_MAX ||
         (size_t)out->nchunks * (CHUNK_ID_BYTES + 4) != r.left ||
-        out->state > VERSION_RETRACTED) {
-        version_clear(out);
-        return -EIO;
-    }
-    out->chunks = calloc(out->nchunks ? out->nchunks : 1, sizeof *out->chunks);
-    if (!out->chunks) {
-        version_clear(out);
-        return -ENOMEM;
+        out->state > VERSION_RETRACTED)
+        goto fail;
+    /* In place, entry i is written below where it was read from (the
+     * header lies before the list), after it was read whole. */
+    struct version_chunk *c =
+        own ? (struct version_chunk *)(void *)own
+            : calloc(out->nchunks ? out->nchunks : 1, sizeof *out->chunks);
+    if (!c) {
+        rc = -ENOMEM;
+        goto fail;
     }
     uint64_t total = 0;
     for (uint32_t i = 0; i < out->nchunks; i++) {
-        codec_get_bytes(&r, out->chunks[i].id, CHUNK_ID_BYTES);
-        out->chunks[i].len = codec_get_u32(&r);
-        if (out->chunks[i].len == 0 || out->chunks[i].len > CHUNK_MAX)
+        struct version_chunk e;
+        codec_get_bytes(&r, e.id, CHUNK_ID_BYTES);
+        e.len = codec_get_u32(&r);
+        if (e.len == 0 || e.len > CHUNK_MAX)
             r.bad = 1;
-        total += out->chunks[i].len;
+        total += e.len;
+        c[i] = e;
     }
     if (!codec_reader_ok(&r) || total != out->size) {
-        version_clear(out);
-        return -EIO;
+        if (!own)
+            free(c);
+        goto fail;
+    }
+    out->chunks = c;
+    if (own) {
+        size_t keep = (size_t)out->nchunks * sizeof *c;
+        sodium_memzero(own + keep, n - keep); /* the rest: the header's names */
+        struct version_chunk *shrunk = realloc(own, keep ? keep : 1);
+        if (shrunk)
+            out->chunks = shrunk;
     }
     return 0;
+fail:
+    version_clear(out);
+    if (own) {
+        sodium_memzero(own, n);
+        free(own);
+    }
+    return rc;
+}
+
+int version_decode(const uint8_t *p, size_t n, uint64_t node, uint32_t number,
+                   struct version *out)
+{
+    return decode(p, n, node, number, out, NULL);
 }
 
 int version_get(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
@@ -75,10 +111,7 @@ int version_get(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
     int rc = store_record_get(s, txn, STORE_DB_VERSIONS, key, 12, KEYS_RECORD, &p, &n);
     if (rc)
         return rc;
-    rc = version_decode(p, n, node, number, out);
-    sodium_memzero(p, n);
-    free(p);
-    return rc;
+    return decode(p, n, node, number, out, p);
 }
 
 int version_put(struct store *s, MDB_txn *txn, const struct version *v)

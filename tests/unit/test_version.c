@@ -179,6 +179,51 @@ START_TEST(test_version_tampered_is_eio)
 }
 END_TEST
 
+/* A long list is decoded in place into the record's own buffer (each
+ * entry below where it was read from): every entry comes back. */
+START_TEST(test_version_long_list_round_trip)
+{
+    const uint32_t n = 50000;
+    struct version_chunk *chunks = malloc(n * sizeof *chunks);
+    ck_assert_ptr_nonnull(chunks);
+    struct version v, g;
+    sample(&v, NULL, 0);
+    v.nchunks = n;
+    v.chunks = chunks;
+    for (uint32_t i = 0; i < n; i++) {
+        for (int b = 0; b < CHUNK_ID_BYTES; b++)
+            chunks[i].id[b] = (uint8_t)(i * 31 + (uint32_t)b * 7 + (i >> 8));
+        chunks[i].len = 4096 + i % 61440;
+        v.size += chunks[i].len;
+    }
+    put(&v);
+    ck_assert_int_eq(get(4242, 3, &g), 0);
+    ck_assert_uint_eq(g.nchunks, n);
+    ck_assert_uint_eq(g.size, v.size);
+    ck_assert_str_eq(g.user, "handlaggare");
+    ck_assert_str_eq(g.process, "vim");
+    ck_assert_mem_eq(g.chunks, chunks, (size_t)n * sizeof *chunks);
+    version_clear(&g);
+    free(chunks);
+}
+END_TEST
+
+/* A sealed record whose lengths do not add up to its size is damage. */
+START_TEST(test_version_lengths_not_size_is_eio)
+{
+    struct version_chunk chunks[3];
+    struct version v, g;
+    sample(&v, chunks, 3);
+    v.size += 1;
+    put(&v);
+    memset(&g, 0xa5, sizeof g);
+    ck_assert_int_eq(get(4242, 3, &g), -EIO);
+    ck_assert_ptr_null(g.chunks);
+    ck_assert_ptr_null(g.user);
+    ck_assert_uint_eq(g.nchunks, 0);
+}
+END_TEST
+
 START_TEST(test_version_decode_malformed)
 {
     struct version g;
@@ -199,6 +244,8 @@ Suite *version_suite(void)
     tcase_add_test(tc, test_version_same_content);
     tcase_add_test(tc, test_version_tampered_is_eio);
     tcase_add_test(tc, test_version_decode_malformed);
+    tcase_add_test(tc, test_version_long_list_round_trip);
+    tcase_add_test(tc, test_version_lengths_not_size_is_eio);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -99,12 +99,48 @@ static int work_adopt(struct doc *d, struct version_chunk *chunks, uint32_t n)
         off += chunks[i].len;
     }
     ws[n] = off;
+    /* a list built by list_push has room for up to twice its chunks */
+    struct version_chunk *fit = realloc(chunks, (n ? n : 1) * sizeof *chunks);
+    if (fit)
+        chunks = fit;
     free(d->wc);
     free(d->ws);
     d->wc = chunks;
     d->ws = ws;
     d->wn = n;
     d->wlimit = off;
+    d->cache_index = -1;
+    d->list_gen++;
+    d->content_gen++;
+    return 0;
+}
+
+/* Keeps the working list's first kept chunks and puts chunks[0..n) after
+ * them (a copy: chunks stays the caller's).  On failure the list is as
+ * it was. */
+static int work_splice(struct doc *d, uint32_t kept, const struct version_chunk *chunks,
+                       uint32_t n)
+{
+    if (kept > d->wn || (uint64_t)kept + n > UINT32_MAX)
+        return -EINVAL;
+    uint32_t wn = kept + n;
+    /* Grown, never shrunk here: until the new entries are in, the old
+     * list must stay whole (a failed second realloc leaves it so). */
+    size_t room = wn > d->wn ? wn : d->wn;
+    struct version_chunk *wc = realloc(d->wc, (room ? room : 1) * sizeof *wc);
+    if (!wc)
+        return -ENOMEM;
+    d->wc = wc;
+    uint64_t *ws = realloc(d->ws, (room + 1) * sizeof *ws);
+    if (!ws)
+        return -ENOMEM;
+    d->ws = ws;
+    if (n)
+        memcpy(wc + kept, chunks, (size_t)n * sizeof *wc);
+    for (uint32_t i = kept; i < wn; i++)
+        ws[i + 1] = ws[i] + wc[i].len;
+    d->wn = wn;
+    d->wlimit = ws[wn];
     d->cache_index = -1;
     d->list_gen++;
     d->content_gen++;
@@ -932,13 +968,16 @@ static int batch_flush(struct store *s, MDB_txn *txn, struct put_batch *b,
  * without being read; where content changed, the chunker starts at the
  * changed chunk's start (a chunk boundary, so the cuts are those a pass
  * from the beginning would make) and runs until its cuts meet the list's
- * again.  final: through the end of the content.  Otherwise it stops at
- * the last boundary the chunker is sure of; *end is the offset reached.
+ * again.  final: through the end of the content, and out is the whole
+ * new list.  Otherwise it stops at the last boundary the chunker is sure
+ * of, and out lists the chunks from the working list's *kept on (the
+ * chunks before it stay: a document streamed in is not copied whole at
+ * every spill); *end is the offset reached.
  * Its buffers are as large as the content left to cut needs (a small
  * document's commit allocates and wipes a few KiB, not 640), and only what
  * was used is wiped. */
 static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v, int final,
-                   struct chunk_list *out, uint64_t *end)
+                   struct chunk_list *out, uint32_t *kept, uint64_t *end)
 {
     /* Everything before the first change is taken over as it is. */
     uint64_t first = d->wlimit < v->size ? d->wlimit : v->size;
@@ -949,8 +988,12 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
         }
     int rc = 0;
     uint32_t i = 0;
-    while (rc == 0 && i < d->wn && d->ws[i + 1] <= first)
-        rc = list_push(out, d->wc[i].id, d->wc[i].len), i++;
+    while (rc == 0 && i < d->wn && d->ws[i + 1] <= first) {
+        if (final)
+            rc = list_push(out, d->wc[i].id, d->wc[i].len);
+        i++;
+    }
+    *kept = final ? 0 : i;
     uint64_t pos = d->ws[i];
     uint64_t span = v->size > pos ? v->size - pos : 0;
     size_t bufcap = span < 2 * CHUNK_MAX ? (size_t)span : 2 * CHUNK_MAX;
@@ -1044,8 +1087,8 @@ static int frozen_thaw(struct doc *d, uint64_t p)
  * below end are dropped; the others go back among the live pages unless
  * a write has made a newer one.  On any error nothing of the content
  * changes: the commit stores it. */
-static void spill_finish(struct store *s, struct doc *d, int rc, struct chunk_list *l,
-                         uint64_t end)
+static void spill_finish(struct store *s, struct doc *d, int rc, uint32_t kept,
+                         struct chunk_list *l, uint64_t end)
 {
     for (uint64_t p = end / DOC_PAGE; rc == 0 && p * DOC_PAGE < d->frozen_size; p++) {
         if (p < d->npages && d->pages[p])
@@ -1058,9 +1101,8 @@ static void spill_finish(struct store *s, struct doc *d, int rc, struct chunk_li
         }
     }
     if (rc == 0)
-        rc = work_adopt(d, l->c, l->n);
-    if (rc)
-        free(l->c);
+        rc = work_splice(d, kept, l->c, l->n);
+    free(l->c);
     for (uint64_t p = 0; p < d->frozen_slots; p++) {
         if (!d->frozen[p])
             continue;
@@ -1085,11 +1127,12 @@ static void *spill_main(void *arg)
      * d->spilling is set: they are read without the lock. */
     struct view v = {d->frozen, d->frozen_slots, d->frozen_size, cache, &cache_index};
     struct chunk_list l = {0};
+    uint32_t kept = 0;
     uint64_t end = 0;
     MDB_txn *txn = NULL;
     int rc = cache ? store_txn_begin(s, 0, &txn) : -ENOMEM;
     if (rc == 0) {
-        rc = rechunk(s, txn, d, &v, 0, &l, &end);
+        rc = rechunk(s, txn, d, &v, 0, &l, &kept, &end);
         if (rc == 0)
             rc = store_txn_commit(s, txn);
         else
@@ -1100,7 +1143,7 @@ static void *spill_main(void *arg)
         free(cache);
     }
     pthread_mutex_lock(&d->mu);
-    spill_finish(s, d, rc, &l, end);
+    spill_finish(s, d, rc, kept, &l, end);
     d->spilling = 0;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
@@ -1187,12 +1230,13 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
     memset(&cur, 0, sizeof cur);
     int same = 0;
     struct chunk_list l = {0};
+    uint32_t kept = 0;
     uint64_t end = 0;
     struct view lv = live_view(d);
     if (rc == 0)
         rc = node_get(s, txn, d->node, &n);
     if (rc == 0)
-        rc = rechunk(s, txn, d, &lv, 1, &l, &end);
+        rc = rechunk(s, txn, d, &lv, 1, &l, &kept, &end);
     v.chunks = l.c;
     v.nchunks = l.n;
     v.size = end;

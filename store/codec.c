@@ -33,6 +33,11 @@ static int writer_reserve(struct codec_writer *w, size_t n)
     return 0;
 }
 
+void codec_writer_reserve(struct codec_writer *w, size_t n)
+{
+    (void)writer_reserve(w, n);
+}
+
 void codec_put_bytes(struct codec_writer *w, const void *p, size_t n)
 {
     if (n == 0 || writer_reserve(w, n) != 0)

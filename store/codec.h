@@ -23,6 +23,10 @@ struct codec_writer {
     int failed;
 };
 
+/* Makes room for n more bytes at once (a writer grows by doubling, each
+ * time copying what it holds: a large record known in advance is written
+ * without).  Failure is reported by codec_writer_status. */
+void codec_writer_reserve(struct codec_writer *w, size_t n);
 void codec_put_u8(struct codec_writer *w, uint8_t v);
 void codec_put_u32(struct codec_writer *w, uint32_t v);
 void codec_put_u64(struct codec_writer *w, uint64_t v);

@@ -99,10 +99,6 @@ static int work_adopt(struct doc *d, struct version_chunk *chunks, uint32_t n)
         off += chunks[i].len;
     }
     ws[n] = off;
-    /* a list built by list_push has room for up to twice its chunks */
-    struct version_chunk *fit = realloc(chunks, (n ? n : 1) * sizeof *chunks);
-    if (fit)
-        chunks = fit;
     free(d->wc);
     free(d->ws);
     d->wc = chunks;
@@ -149,11 +145,15 @@ static int work_splice(struct doc *d, uint32_t kept, const struct version_chunk 
 
 /* A digest of a chunk list, so that a save can tell whether its content
  * is the base's without the base's list kept beside the working one. */
-static void list_digest(const struct version_chunk *c, uint32_t n,
+static void list_digest(const struct version_chunk *head, uint32_t nhead,
+                        const struct version_chunk *tail, uint32_t ntail,
                         uint8_t out[DOC_LIST_DIGEST])
 {
-    crypto_generichash(out, DOC_LIST_DIGEST, (const uint8_t *)c, (size_t)n * sizeof *c,
-                       NULL, 0);
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, DOC_LIST_DIGEST);
+    crypto_generichash_update(&st, (const uint8_t *)head, (size_t)nhead * sizeof *head);
+    crypto_generichash_update(&st, (const uint8_t *)tail, (size_t)ntail * sizeof *tail);
+    crypto_generichash_final(&st, out, DOC_LIST_DIGEST);
 }
 
 /* Makes v the base and its chunks the working list (takes v's contents;
@@ -164,7 +164,7 @@ static int doc_set_base(struct doc *d, struct version *v)
     if (!chunks && !(chunks = malloc(sizeof *chunks)))
         return -ENOMEM;
     uint8_t digest[DOC_LIST_DIGEST];
-    list_digest(chunks, v->nchunks, digest);
+    list_digest(chunks, v->nchunks, NULL, 0, digest);
     int rc = work_adopt(d, chunks, v->nchunks);
     if (rc) {
         if (chunks != v->chunks)
@@ -179,14 +179,31 @@ static int doc_set_base(struct doc *d, struct version *v)
     return 0;
 }
 
-/* Whether v holds the base's content (d->mu held). */
-static int base_same(const struct doc *d, const struct version *v)
+/* Whether v, whose list is the working list's first kept chunks and
+ * then tail[0..ntail), holds the base's content (d->mu held).  digest:
+ * that list's. */
+static int base_same(const struct doc *d, const struct version *v,
+                     const uint8_t digest[DOC_LIST_DIGEST])
 {
-    if (v->size != d->base.size || v->nchunks != d->base.nchunks)
-        return 0;
-    uint8_t digest[DOC_LIST_DIGEST];
-    list_digest(v->chunks, v->nchunks, digest);
-    return sodium_memcmp(digest, d->base_digest, sizeof digest) == 0;
+    return v->size == d->base.size && v->nchunks == d->base.nchunks &&
+           sodium_memcmp(digest, d->base_digest, DOC_LIST_DIGEST) == 0;
+}
+
+/* After a commit of v (kept chunks of the working list, then tail), v is
+ * the base and its list the working list (takes v's contents). */
+static int doc_set_base_spliced(struct doc *d, struct version *v, uint32_t kept,
+                                const struct version_chunk *tail, uint32_t ntail,
+                                const uint8_t digest[DOC_LIST_DIGEST])
+{
+    int rc = work_splice(d, kept, tail, ntail);
+    if (rc)
+        return rc;
+    version_clear(&d->base);
+    d->base = *v;
+    d->base.chunks = NULL;
+    memcpy(d->base_digest, digest, DOC_LIST_DIGEST);
+    memset(v, 0, sizeof *v);
+    return 0;
 }
 
 /* Lets go of a page: it is kept for reuse while there is room (spilled
@@ -968,11 +985,11 @@ static int batch_flush(struct store *s, MDB_txn *txn, struct put_batch *b,
  * without being read; where content changed, the chunker starts at the
  * changed chunk's start (a chunk boundary, so the cuts are those a pass
  * from the beginning would make) and runs until its cuts meet the list's
- * again.  final: through the end of the content, and out is the whole
- * new list.  Otherwise it stops at the last boundary the chunker is sure
- * of, and out lists the chunks from the working list's *kept on (the
- * chunks before it stay: a document streamed in is not copied whole at
- * every spill); *end is the offset reached.
+ * again.  The new list is the working list's first *kept chunks, which
+ * stay as they are (a document streamed in is not copied whole at every
+ * spill), then out.  final: through the end of the content; otherwise it
+ * stops at the last boundary the chunker is sure of.  *end is the offset
+ * reached.
  * Its buffers are as large as the content left to cut needs (a small
  * document's commit allocates and wipes a few KiB, not 640), and only what
  * was used is wiped. */
@@ -988,12 +1005,9 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
         }
     int rc = 0;
     uint32_t i = 0;
-    while (rc == 0 && i < d->wn && d->ws[i + 1] <= first) {
-        if (final)
-            rc = list_push(out, d->wc[i].id, d->wc[i].len);
+    while (i < d->wn && d->ws[i + 1] <= first)
         i++;
-    }
-    *kept = final ? 0 : i;
+    *kept = i;
     uint64_t pos = d->ws[i];
     uint64_t span = v->size > pos ? v->size - pos : 0;
     size_t bufcap = span < 2 * CHUNK_MAX ? (size_t)span : 2 * CHUNK_MAX;
@@ -1237,14 +1251,24 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         rc = node_get(s, txn, d->node, &n);
     if (rc == 0)
         rc = rechunk(s, txn, d, &lv, 1, &l, &kept, &end);
-    v.chunks = l.c;
-    v.nchunks = l.n;
+    /* The new list is the working list's first kept chunks, then l: it
+     * is not put together in one piece (a document of millions of chunks
+     * would hold it twice more). */
+    v.nchunks = kept + l.n;
     v.size = end;
+    uint8_t digest[DOC_LIST_DIGEST] = {0};
+    if (rc == 0)
+        list_digest(d->wc, kept, l.c, l.n, digest);
+    if (rc == 0 && (uint64_t)kept + l.n > UINT32_MAX)
+        rc = -EFBIG;
     if (rc == 0 && n.version > 0) {
         if (n.version == d->base.number) {
-            same = base_same(d, &v);
+            same = base_same(d, &v, digest);
         } else if ((rc = version_get(s, txn, d->node, n.version, &cur)) == 0) {
-            same = version_same_content(&v, &cur);
+            uint8_t cur_digest[DOC_LIST_DIGEST];
+            list_digest(cur.chunks, cur.nchunks, NULL, 0, cur_digest);
+            same = v.size == cur.size && v.nchunks == cur.nchunks &&
+                   sodium_memcmp(digest, cur_digest, DOC_LIST_DIGEST) == 0;
         }
     }
     /* Metadata changes made meanwhile go in first (d->mu held: no more
@@ -1275,7 +1299,7 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         if (!v.user || !v.process)
             rc = -ENOMEM;
         if (rc == 0)
-            rc = version_put(s, txn, &v);
+            rc = version_put_parts(s, txn, &v, d->wc, kept, l.c, l.n);
         if (rc == 0) {
             n.version = v.number;
             n.size = v.size;
@@ -1314,7 +1338,7 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         if (!same) {
             if (committed)
                 *committed = v.number;
-            rc = doc_set_base(d, &v);
+            rc = doc_set_base_spliced(d, &v, kept, l.c, l.n, digest);
         } else if (n.version != d->base.number) {
             rc = doc_set_base(d, &cur);
         }
@@ -1326,6 +1350,7 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         }
     }
     version_clear(&v);
+    free(l.c);
     version_clear(&cur);
     node_clear(&n);
     pthread_mutex_unlock(&d->mu);

@@ -116,7 +116,21 @@ int version_get(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
 
 int version_put(struct store *s, MDB_txn *txn, const struct version *v)
 {
+    return version_put_parts(s, txn, v, v->chunks, v->nchunks, NULL, 0);
+}
+
+int version_put_parts(struct store *s, MDB_txn *txn, const struct version *v,
+                      const struct version_chunk *head, uint32_t nhead,
+                      const struct version_chunk *tail, uint32_t ntail)
+{
+    if ((uint64_t)nhead + ntail != v->nchunks)
+        return -EINVAL;
     struct codec_writer w = {0};
+    /* the record's exact size: a list of millions of chunks is not copied
+     * as the writer grows */
+    codec_writer_reserve(&w, 2 + 8 + 4 * 3 + 4 + (v->user ? strlen(v->user) : 0) + 4 +
+                                 (v->process ? strlen(v->process) : 0) + 8 + 4 + 8 + 4 +
+                                 (size_t)v->nchunks * (CHUNK_ID_BYTES + 4));
     codec_put_u8(&w, VERSION_RECORD_VERSION);
     codec_put_u8(&w, v->state);
     codec_put_i64(&w, v->sec);
@@ -130,8 +144,9 @@ int version_put(struct store *s, MDB_txn *txn, const struct version *v)
     codec_put_u64(&w, v->from_node);
     codec_put_u32(&w, v->nchunks);
     for (uint32_t i = 0; i < v->nchunks; i++) {
-        codec_put_bytes(&w, v->chunks[i].id, CHUNK_ID_BYTES);
-        codec_put_u32(&w, v->chunks[i].len);
+        const struct version_chunk *c = i < nhead ? &head[i] : &tail[i - nhead];
+        codec_put_bytes(&w, c->id, CHUNK_ID_BYTES);
+        codec_put_u32(&w, c->len);
     }
     int rc = codec_writer_status(&w);
     if (rc == 0) {

@@ -46,6 +46,12 @@ int version_get(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
                 struct version *out);
 /* Writes v at (v->node, v->number).  0 or -ENOSPC/-EIO/-ENOMEM. */
 int version_put(struct store *s, MDB_txn *txn, const struct version *v);
+/* As version_put, with the list in two parts: head[0..nhead) then
+ * tail[0..ntail), v->nchunks in all (v->chunks is not read).  -EINVAL
+ * when the parts are not v->nchunks long. */
+int version_put_parts(struct store *s, MDB_txn *txn, const struct version *v,
+                      const struct version_chunk *head, uint32_t nhead,
+                      const struct version_chunk *tail, uint32_t ntail);
 void version_clear(struct version *v);
 /* True when a and b have the same content (same chunk list). */
 int version_same_content(const struct version *a, const struct version *b);

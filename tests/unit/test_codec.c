@@ -248,12 +248,40 @@ START_TEST(test_codec_writer_grows)
 }
 END_TEST
 
+START_TEST(test_codec_writer_reserved_does_not_move)
+{
+    /* Room made in advance is used as it is: no copy as the bytes come. */
+    struct codec_writer w = {0};
+    codec_writer_reserve(&w, 40000);
+    ck_assert_int_eq(codec_writer_status(&w), 0);
+    const uint8_t *at = w.data;
+    size_t cap = w.cap;
+    ck_assert_uint_ge(cap, 40000);
+    for (uint32_t i = 0; i < 10000; i++)
+        codec_put_u32(&w, i * 2654435761u);
+    ck_assert_int_eq(codec_writer_status(&w), 0);
+    ck_assert_ptr_eq(w.data, at);
+    ck_assert_uint_eq(w.cap, cap);
+    ck_assert_uint_eq(w.len, 40000);
+    struct codec_reader r;
+    codec_reader_init(&r, w.data, w.len);
+    for (uint32_t i = 0; i < 10000; i++)
+        ck_assert_uint_eq(codec_get_u32(&r), i * 2654435761u);
+    /* past the room reserved it grows as before */
+    codec_put_u32(&w, 7);
+    ck_assert_int_eq(codec_writer_status(&w), 0);
+    ck_assert_uint_eq(w.len, 40004);
+    codec_writer_free(&w);
+}
+END_TEST
+
 Suite *codec_suite(void)
 {
     Suite *s = suite_create("codec");
     TCase *tc = tcase_create("codec");
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, test_codec_round_trip);
+    tcase_add_test(tc, test_codec_writer_reserved_does_not_move);
     tcase_add_test(tc, test_codec_big_endian_layout);
     tcase_add_test(tc, test_codec_null_string_is_empty);
     tcase_add_test(tc, test_codec_every_truncation_is_flagged);

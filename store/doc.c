@@ -937,10 +937,24 @@ static int list_push(struct chunk_list *l, const uint8_t id[CHUNK_ID_BYTES], uin
     return 0;
 }
 
+/* Working chunk i is the list's last and the content in view v goes on
+ * past it: its end may be where the content ended when it was cut (the
+ * end of a document is a cut no chunker would make inside one), so it is
+ * cut again with what follows.  Else appending to a document whose size
+ * was a multiple of the page size kept the old end as a cut, and the same
+ * content written again whole was cut differently: a version with nothing
+ * changed. */
+static int chunk_ended_content(const struct doc *d, const struct view *v, uint32_t i)
+{
+    return i + 1 == d->wn && v->size > d->ws[d->wn];
+}
+
 /* Working chunk i still holds the content at its place in view v: inside
  * the valid part of the list and under none of the view's pages. */
 static int chunk_clean(const struct doc *d, const struct view *v, uint32_t i)
 {
+    if (chunk_ended_content(d, v, i))
+        return 0;
     uint64_t a = d->ws[i], b = d->ws[i + 1];
     uint64_t lim = d->wlimit < v->size ? d->wlimit : v->size;
     if (b > lim || b == a)
@@ -1005,7 +1019,7 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
         }
     int rc = 0;
     uint32_t i = 0;
-    while (i < d->wn && d->ws[i + 1] <= first)
+    while (i < d->wn && d->ws[i + 1] <= first && !chunk_ended_content(d, v, i))
         i++;
     *kept = i;
     uint64_t pos = d->ws[i];

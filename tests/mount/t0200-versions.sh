@@ -145,6 +145,13 @@ test_expect_success 'a large document (3 MiB) keeps every version exactly' '
     check_versions "$C/big.bin"
 '
 
+test_expect_success 'the large document saved again unchanged after the append: no version' '
+    cp "$MNT/$C/big.bin" "$SCRATCH/big3" &&
+    cp "$SCRATCH/big3" "$MNT/$C/big.bin" &&
+    test_eq 3 "$(versions_of "$C/big.bin")" "versions" &&
+    check_versions "$C/big.bin"
+'
+
 cat >"$SCRATCH/handles.py" <<'EOF'
 # Two handles of one document share its data: a reader sees the writer's
 # bytes before the writer closes.

@@ -780,6 +780,45 @@ START_TEST(test_doc_spill_keeps_unwritten_tail)
 }
 END_TEST
 
+/* Content appended to a document whose size was a multiple of the page
+ * size is cut as if the whole were written at once (the old end is not
+ * kept as a cut): written again whole, the same content is no version,
+ * and a second document of it adds no chunk to the store.  Also with the
+ * append spilled on the way (a spill's list ends at a cut it is sure of). */
+START_TEST(test_doc_append_at_page_boundary_cuts_as_whole)
+{
+    for (int spill = 0; spill < 2; spill++) {
+        const size_t N = 4 * DOC_PAGE, M = (size_t)DOC_SPILL_PAGES * DOC_PAGE + 777;
+        uint8_t *p = malloc(N + M);
+        fill_random(p, N + M, 24 + (unsigned)spill);
+        uint64_t id = stored_doc(p, N);
+        struct doc *d = open_doc(id, 1);
+        if (!spill)
+            d->spill_at = (size_t)-1;
+        ck_assert_int_eq(doc_write(t.s, d, p + N, M, N), (ssize_t)M);
+        expect_saved(d, id, p, N + M, 2);
+        doc_free(d);
+        d = open_doc(id, 2);
+        ck_assert_int_eq(doc_truncate(t.s, d, 0), 0);
+        ck_assert_int_eq(doc_write(t.s, d, p, N + M, 0), (ssize_t)(N + M));
+        uint32_t v = 99;
+        ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/doc.bin", &v), 0);
+        ck_assert_uint_eq(v, 0);
+        doc_free(d);
+        size_t chunks = raw_count(t.s, STORE_DB_CHUNKS);
+        uint64_t id2 = make_doc_node();
+        d = open_doc(id2, 0);
+        d->spill_at = (size_t)-1;
+        ck_assert_int_eq(doc_write(t.s, d, p, N + M, 0), (ssize_t)(N + M));
+        ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/copy.bin", &v), 0);
+        ck_assert_uint_eq(v, 1);
+        doc_free(d);
+        ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), chunks);
+        free(p);
+    }
+}
+END_TEST
+
 /* Reads that start and end anywhere (inside chunks, on chunk boundaries,
  * across written pages, past a truncation) return the content: the chunks
  * a read covers whole are decrypted straight into its buffer, the others
@@ -917,6 +956,7 @@ Suite *doc_suite(void)
     tcase_add_test(tc, test_doc_stream_read_cold_cached_damaged);
     tcase_add_test(tc, test_doc_read_ahead_slow_shared);
     tcase_add_test(tc, test_doc_spill_keeps_unwritten_tail);
+    tcase_add_test(tc, test_doc_append_at_page_boundary_cuts_as_whole);
     tcase_add_test(tc, test_doc_read_atomic_against_rewrites);
     tcase_add_test(tc, test_doc_reads_across_chunks_and_pages);
     suite_add_tcase(s, tc);

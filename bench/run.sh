@@ -365,8 +365,11 @@ for w in $WORKLOADS; do
         bytes=$(bytes_of "$w")
         mbs=-
         [ "$bytes" -gt 0 ] && mbs=$(echo "scale=1; $bytes / 1048576 / $sec" | bc)
-        rg=$(echo "scale=2; $sec / ${SEC[$w,gocryptfs]:-$sec}" | bc)
-        rn=$(echo "scale=2; $sec / ${SEC[$w,native]:-$sec}" | bc)
+        # "-" when the system compared with was not run (BENCH_SYSTEMS)
+        rg=-
+        [ -n "${SEC[$w,gocryptfs]:-}" ] && rg=$(echo "scale=2; $sec / ${SEC[$w,gocryptfs]}" | bc)
+        rn=-
+        [ -n "${SEC[$w,native]:-}" ] && rn=$(echo "scale=2; $sec / ${SEC[$w,native]}" | bc)
         printf '%-8s %-10s %9.2f %9s %9s %9s %8s  %s\n' "$w" "$s" "$sec" "$mbs" "$rg" "$rn" "${RSS[$w,$s]}" "${EXTRA[$w,$s]}"
     done
 done

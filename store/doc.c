@@ -179,14 +179,13 @@ static int doc_set_base(struct doc *d, struct version *v)
     return 0;
 }
 
-/* Whether v, whose list is the working list's first kept chunks and
- * then tail[0..ntail), holds the base's content (d->mu held).  digest:
- * that list's. */
-static int base_same(const struct doc *d, const struct version *v,
-                     const uint8_t digest[DOC_LIST_DIGEST])
+/* Whether v, whose list has the digest given, holds the content of a
+ * version of size bytes in n chunks whose list has the digest other. */
+static int same_list(const struct version *v, const uint8_t digest[DOC_LIST_DIGEST],
+                     uint64_t size, uint32_t n, const uint8_t other[DOC_LIST_DIGEST])
 {
-    return v->size == d->base.size && v->nchunks == d->base.nchunks &&
-           sodium_memcmp(digest, d->base_digest, DOC_LIST_DIGEST) == 0;
+    return v->size == size && v->nchunks == n &&
+           sodium_memcmp(digest, other, DOC_LIST_DIGEST) == 0;
 }
 
 /* After a commit of v (kept chunks of the working list, then tail), v is
@@ -1277,12 +1276,11 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         rc = -EFBIG;
     if (rc == 0 && n.version > 0) {
         if (n.version == d->base.number) {
-            same = base_same(d, &v, digest);
+            same = same_list(&v, digest, d->base.size, d->base.nchunks, d->base_digest);
         } else if ((rc = version_get(s, txn, d->node, n.version, &cur)) == 0) {
             uint8_t cur_digest[DOC_LIST_DIGEST];
             list_digest(cur.chunks, cur.nchunks, NULL, 0, cur_digest);
-            same = v.size == cur.size && v.nchunks == cur.nchunks &&
-                   sodium_memcmp(digest, cur_digest, DOC_LIST_DIGEST) == 0;
+            same = same_list(&v, digest, cur.size, cur.nchunks, cur_digest);
         }
     }
     /* Metadata changes made meanwhile go in first (d->mu held: no more

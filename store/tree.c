@@ -1386,6 +1386,8 @@ int tree_open(struct tree *t, struct store_actor *a, const char *path, int flags
     int mask = acc == O_RDONLY ? TREE_R : acc == O_WRONLY ? TREE_W : TREE_R | TREE_W;
     if (flags & O_TRUNC)
         mask |= TREE_W;
+    int tries = 0;
+again:;
     MDB_txn *txn;
     int rc = store_txn_begin(t->s, 0, &txn);
     if (rc)
@@ -1418,6 +1420,16 @@ int tree_open(struct tree *t, struct store_actor *a, const char *path, int flags
     if (rc == 0)
         rc = log_append(t->s, txn, a, "open", rel(path), version, 0, detail);
     rc = commit_or_abort(t, txn, rc);
+    if (rc == -ENOSPC && tries++ == 0) {
+        /* A full disk: the pages the last commits freed are kept for the
+         * durable point (store/durable.h) until the next one, which the
+         * open's entry may need.  Made now, it lets them be reused, so
+         * what was saved stays readable (and its reading logged) while
+         * the store file cannot grow. */
+        res_clear(&r);
+        store_sync(t->s);
+        goto again;
+    }
     if (rc == 0 && r.kind == RES_VFILE) {
         struct tree_handle *h = calloc(1, sizeof *h);
         MDB_txn *rt = NULL;

@@ -156,8 +156,18 @@ static void list_digest(const struct version_chunk *head, uint32_t nhead,
     crypto_generichash_final(&st, out, DOC_LIST_DIGEST);
 }
 
-/* Makes v the base and its chunks the working list (takes v's contents;
- * the base keeps the list's digest, not the list). */
+/* Makes v the base, whose list (with that digest) is now the working
+ * list: the base keeps the digest, not the list (takes v's contents). */
+static void base_take(struct doc *d, struct version *v, const uint8_t digest[DOC_LIST_DIGEST])
+{
+    version_clear(&d->base);
+    d->base = *v;
+    d->base.chunks = NULL;
+    memcpy(d->base_digest, digest, DOC_LIST_DIGEST);
+    memset(v, 0, sizeof *v);
+}
+
+/* Makes v the base and its chunks the working list (takes v's contents). */
 static int doc_set_base(struct doc *d, struct version *v)
 {
     struct version_chunk *chunks = v->chunks;
@@ -171,11 +181,7 @@ static int doc_set_base(struct doc *d, struct version *v)
             free(chunks);
         return rc;
     }
-    v->chunks = NULL;
-    version_clear(&d->base);
-    d->base = *v;
-    memcpy(d->base_digest, digest, sizeof digest);
-    memset(v, 0, sizeof *v);
+    base_take(d, v, digest); /* the list is the working list's now */
     return 0;
 }
 
@@ -195,14 +201,9 @@ static int doc_set_base_spliced(struct doc *d, struct version *v, uint32_t kept,
                                 const uint8_t digest[DOC_LIST_DIGEST])
 {
     int rc = work_splice(d, kept, tail, ntail);
-    if (rc)
-        return rc;
-    version_clear(&d->base);
-    d->base = *v;
-    d->base.chunks = NULL;
-    memcpy(d->base_digest, digest, DOC_LIST_DIGEST);
-    memset(v, 0, sizeof *v);
-    return 0;
+    if (rc == 0)
+        base_take(d, v, digest);
+    return rc;
 }
 
 /* Lets go of a page: it is kept for reuse while there is room (spilled

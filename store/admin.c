@@ -334,6 +334,34 @@ static void verify_chunks(struct vctx *c, struct admin_counts *counts, struct ba
     mdb_cursor_close(cur);
 }
 
+struct chunk_check {
+    struct vctx *c;
+    const struct badset *bad;
+    int report_users;
+    const char *path;
+    uint32_t number;
+};
+
+static int check_chunk(void *arg, uint32_t i, const struct version_chunk *ch)
+{
+    struct chunk_check *k = arg;
+    char idhex[2 * CHUNK_ID_BYTES + 1];
+    if (k->report_users) {
+        if (bad_has(k->bad, ch->id)) {
+            hex(ch->id, 8, idhex);
+            problem(k->c,
+                    "%s version %u: chunk %s… (part %u) fails authentication: "
+                    "this version cannot be read; restore it from a backup",
+                    k->path, k->number, idhex, i + 1);
+        }
+    } else if (!exists(k->c, STORE_DB_CHUNKS, ch->id, CHUNK_ID_BYTES)) {
+        hex(ch->id, 8, idhex);
+        problem(k->c, "%s version %u: chunk %s… (part %u) is missing", k->path, k->number,
+                idhex, i + 1);
+    }
+    return 0;
+}
+
 /* Walks every version; checks it and its chunks; names users of bad chunks. */
 static void verify_versions(struct vctx *c, struct admin_counts *counts,
                             const struct badset *bad, int report_users)
@@ -342,7 +370,7 @@ static void verify_versions(struct vctx *c, struct admin_counts *counts,
     if (mdb_cursor_open(c->txn, c->s->dbi[STORE_DB_VERSIONS], &cur))
         return problem(c, "the versions database cannot be read");
     MDB_val k, v;
-    char path[ADMIN_PATH_MAX], idhex[2 * CHUNK_ID_BYTES + 1];
+    char path[ADMIN_PATH_MAX];
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 12) {
@@ -381,22 +409,13 @@ static void verify_versions(struct vctx *c, struct admin_counts *counts,
             else
                 node_clear(&nd);
         }
-        for (uint32_t i = 0; i < ver.nchunks; i++) {
-            const uint8_t *id = ver.chunks[i].id;
-            if (report_users) {
-                if (bad_has(bad, id)) {
-                    hex(id, 8, idhex);
-                    problem(c,
-                            "%s version %u: chunk %s… (part %u) fails authentication: "
-                            "this version cannot be read; restore it from a backup",
-                            path, number, idhex, i + 1);
-                }
-            } else if (!exists(c, STORE_DB_CHUNKS, id, CHUNK_ID_BYTES)) {
-                hex(id, 8, idhex);
-                problem(c, "%s version %u: chunk %s… (part %u) is missing", path, number,
-                        idhex, i + 1);
-            }
-        }
+        struct chunk_check cc = {c, bad, report_users, path, number};
+        int r = version_each_chunk(c->s, c->txn, &ver, check_chunk, &cc);
+        if (r && !report_users)
+            problem(c, "%s: version %u: its list of chunks (a segment) is missing or "
+                       "fails authentication: this version cannot be read; restore it "
+                       "from a backup",
+                    path, number);
         version_clear(&ver);
     }
     mdb_cursor_close(cur);

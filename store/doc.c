@@ -87,123 +87,132 @@ void doc_meta_apply(struct doc *d, struct node *n)
     pthread_mutex_unlock(&d->meta_mu);
 }
 
-/* Makes chunks[0..n) the working list (takes ownership of chunks). */
-static int work_adopt(struct doc *d, struct version_chunk *chunks, uint32_t n)
+/* The working list changed: what was cached of it is stale. */
+static void list_changed(struct doc *d)
 {
-    uint64_t *ws = malloc(((size_t)n + 1) * sizeof *ws);
-    if (!ws)
-        return -ENOMEM;
-    uint64_t off = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        ws[i] = off;
-        off += chunks[i].len;
-    }
-    ws[n] = off;
-    free(d->wc);
-    free(d->ws);
-    d->wc = chunks;
-    d->ws = ws;
-    d->wn = n;
-    d->wlimit = off;
+    d->wlimit = d->wl.bytes;
     d->cache_index = -1;
     d->list_gen++;
     d->content_gen++;
-    return 0;
-}
-
-/* Keeps the working list's first kept chunks and puts chunks[0..n) after
- * them (a copy: chunks stays the caller's).  On failure the list is as
- * it was. */
-static int work_splice(struct doc *d, uint32_t kept, const struct version_chunk *chunks,
-                       uint32_t n)
-{
-    if (kept > d->wn || (uint64_t)kept + n > UINT32_MAX)
-        return -EINVAL;
-    uint32_t wn = kept + n;
-    /* Grown, never shrunk here: until the new entries are in, the old
-     * list must stay whole (a failed second realloc leaves it so). */
-    size_t room = wn > d->wn ? wn : d->wn;
-    struct version_chunk *wc = realloc(d->wc, (room ? room : 1) * sizeof *wc);
-    if (!wc)
-        return -ENOMEM;
-    d->wc = wc;
-    uint64_t *ws = realloc(d->ws, (room + 1) * sizeof *ws);
-    if (!ws)
-        return -ENOMEM;
-    d->ws = ws;
-    if (n)
-        memcpy(wc + kept, chunks, (size_t)n * sizeof *wc);
-    for (uint32_t i = kept; i < wn; i++)
-        ws[i + 1] = ws[i] + wc[i].len;
-    d->wn = wn;
-    d->wlimit = ws[wn];
-    d->cache_index = -1;
-    d->list_gen++;
-    d->content_gen++;
-    return 0;
-}
-
-/* A digest of a chunk list, so that a save can tell whether its content
- * is the base's without the base's list kept beside the working one. */
-static void list_digest(const struct version_chunk *head, uint32_t nhead,
-                        const struct version_chunk *tail, uint32_t ntail,
-                        uint8_t out[DOC_LIST_DIGEST])
-{
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, DOC_LIST_DIGEST);
-    crypto_generichash_update(&st, (const uint8_t *)head, (size_t)nhead * sizeof *head);
-    crypto_generichash_update(&st, (const uint8_t *)tail, (size_t)ntail * sizeof *tail);
-    crypto_generichash_final(&st, out, DOC_LIST_DIGEST);
 }
 
 /* Makes v the base, whose list (with that digest) is now the working
  * list: the base keeps the digest, not the list (takes v's contents). */
-static void base_take(struct doc *d, struct version *v, const uint8_t digest[DOC_LIST_DIGEST])
+static void base_take(struct doc *d, struct version *v, const uint8_t digest[VERSION_DIGEST])
 {
     version_clear(&d->base);
     d->base = *v;
+    free(d->base.chunks);
+    free(d->base.segs);
     d->base.chunks = NULL;
-    memcpy(d->base_digest, digest, DOC_LIST_DIGEST);
+    d->base.segs = NULL;
+    memcpy(d->base_digest, digest, VERSION_DIGEST);
     memset(v, 0, sizeof *v);
 }
 
 /* Makes v the base and its chunks the working list (takes v's contents). */
-static int doc_set_base(struct doc *d, struct version *v)
+static int doc_set_base(struct store *s, struct doc *d, struct version *v)
 {
-    struct version_chunk *chunks = v->chunks;
-    if (!chunks && !(chunks = malloc(sizeof *chunks)))
-        return -ENOMEM;
-    uint8_t digest[DOC_LIST_DIGEST];
-    list_digest(chunks, v->nchunks, NULL, 0, digest);
-    int rc = work_adopt(d, chunks, v->nchunks);
-    if (rc) {
-        if (chunks != v->chunks)
-            free(chunks);
+    uint8_t digest[VERSION_DIGEST];
+    version_digest(s, v, digest);
+    int rc = wl_adopt(s, &d->wl, v);
+    if (rc)
         return rc;
-    }
+    list_changed(d);
     base_take(d, v, digest); /* the list is the working list's now */
     return 0;
 }
 
 /* Whether v, whose list has the digest given, holds the content of a
  * version of size bytes in n chunks whose list has the digest other. */
-static int same_list(const struct version *v, const uint8_t digest[DOC_LIST_DIGEST],
-                     uint64_t size, uint32_t n, const uint8_t other[DOC_LIST_DIGEST])
+static int same_list(const struct version *v, const uint8_t digest[VERSION_DIGEST],
+                     uint64_t size, uint32_t n, const uint8_t other[VERSION_DIGEST])
 {
     return v->size == size && v->nchunks == n &&
-           sodium_memcmp(digest, other, DOC_LIST_DIGEST) == 0;
+           sodium_memcmp(digest, other, VERSION_DIGEST) == 0;
 }
 
-/* After a commit of v (kept chunks of the working list, then tail), v is
- * the base and its list the working list (takes v's contents). */
-static int doc_set_base_spliced(struct doc *d, struct version *v, uint32_t kept,
-                                const struct version_chunk *tail, uint32_t ntail,
-                                const uint8_t digest[DOC_LIST_DIGEST])
+/* A place in the working list: the segment held, and where it lies.
+ * Used with d->mu held, or by the spill (which alone changes the list
+ * while it runs); released before the lock is let go of. */
+struct wcur {
+    struct wlist *l;
+    struct wl_buf *b;
+    uint32_t k, first, n;
+    uint64_t start;
+};
+
+static void cur_init(struct wcur *c, struct doc *d)
 {
-    int rc = work_splice(d, kept, tail, ntail);
-    if (rc == 0)
-        base_take(d, v, digest);
-    return rc;
+    memset(c, 0, sizeof *c);
+    c->l = &d->wl;
+}
+
+static void cur_done(struct wcur *c)
+{
+    wl_release(c->l, c->b);
+    c->b = NULL;
+}
+
+static int cur_seg(struct store *s, MDB_txn *txn, struct wcur *c, uint32_t k)
+{
+    if (c->b && c->k == k)
+        return 0;
+    cur_done(c);
+    int rc = wl_hold(s, txn, c->l, k, &c->b);
+    if (rc)
+        return rc;
+    c->k = k;
+    c->first = c->l->seg[k].first;
+    c->n = c->l->seg[k].g.n;
+    c->start = c->l->seg[k].start;
+    return 0;
+}
+
+/* Holds the segment of chunk i (< the list's chunk count). */
+static int cur_at(struct store *s, MDB_txn *txn, struct wcur *c, uint32_t i)
+{
+    if (c->b && i >= c->first && i - c->first < c->n)
+        return 0;
+    return cur_seg(s, txn, c, wl_seg_of(c->l, i));
+}
+
+/* *i: the chunk holding offset off (< the list's end), its segment held. */
+static int cur_find(struct store *s, MDB_txn *txn, struct wcur *c, uint64_t off,
+                    uint32_t *i)
+{
+    if (!(c->b && off >= c->start && off - c->start < c->b->off[c->n])) {
+        int rc = cur_seg(s, txn, c, wl_seg_at(c->l, off));
+        if (rc)
+            return rc;
+    }
+    uint64_t rel = off - c->start;
+    uint32_t lo = 0, hi = c->n;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->b->off[mid] <= rel)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *i = c->first + lo;
+    return 0;
+}
+
+/* Chunk i of the segment held, and where it starts and ends. */
+static const struct version_chunk *cur_chunk(const struct wcur *c, uint32_t i)
+{
+    return &c->b->c[i - c->first];
+}
+
+static uint64_t cur_start(const struct wcur *c, uint32_t i)
+{
+    return c->start + c->b->off[i - c->first];
+}
+
+static uint64_t cur_end(const struct wcur *c, uint32_t i)
+{
+    return c->start + c->b->off[i - c->first + 1];
 }
 
 /* Lets go of a page: it is kept for reuse while there is room (spilled
@@ -292,6 +301,7 @@ int doc_new(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
     pthread_mutex_init(&d->meta_mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     d->node = node;
+    wl_init(&d->wl);
     d->cache_index = -1;
     d->spill_at = DOC_SPILL_PAGES;
     struct version v;
@@ -302,7 +312,7 @@ int doc_new(struct store *s, MDB_txn *txn, uint64_t node, uint32_t number,
     else
         v.node = node;
     if (rc == 0)
-        rc = doc_set_base(d, &v);
+        rc = doc_set_base(s, d, &v);
     version_clear(&v);
     if (rc) {
         doc_free(d);
@@ -326,8 +336,7 @@ void doc_free(struct doc *d)
     free(d->frozen);
     doc_drop_pages(d);
     version_clear(&d->base);
-    free(d->wc);
-    free(d->ws);
+    wl_free(&d->wl);
     if (d->cache) {
         sodium_memzero(d->cache, CHUNK_MAX);
         free(d->cache);
@@ -337,20 +346,6 @@ void doc_free(struct doc *d)
     pthread_mutex_destroy(&d->meta_mu);
     pthread_cond_destroy(&d->cv);
     free(d);
-}
-
-/* Index of the working chunk holding offset off (< end of the list). */
-static uint32_t work_find(const struct doc *d, uint64_t off)
-{
-    uint32_t lo = 0, hi = d->wn;
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (d->ws[mid] <= off)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 /* What a content read sees: pages over the working list, and where it
@@ -392,17 +387,7 @@ static int chunk_fetch(struct store *s, MDB_txn *txn, const uint8_t id[CHUNK_ID_
 /* The working list's content ends here (wlimit, or the list's end). */
 static uint64_t list_limit(const struct doc *d)
 {
-    return d->wlimit < d->ws[d->wn] ? d->wlimit : d->ws[d->wn];
-}
-
-static int load_chunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
-                      uint32_t i)
-{
-    if (*v->cache_index == (int64_t)i)
-        return 0;
-    int rc = chunk_fetch(s, txn, d->wc[i].id, d->wc[i].len, v->cache);
-    *v->cache_index = rc ? -1 : (int64_t)i;
-    return rc;
+    return d->wlimit < d->wl.bytes ? d->wlimit : d->wl.bytes;
 }
 
 /* Bytes [off, off+len) of the working list's content, zeros past wlimit. */
@@ -410,17 +395,26 @@ static int base_read(struct store *s, MDB_txn *txn, struct doc *d, struct view *
                      uint64_t off, uint8_t *buf, size_t len)
 {
     uint64_t limit = list_limit(d);
+    struct wcur c;
+    cur_init(&c, d);
+    int rc = 0;
     while (len > 0) {
         if (off >= limit) {
             memset(buf, 0, len);
-            return 0;
+            break;
         }
-        uint32_t i = work_find(d, off);
-        int rc = load_chunk(s, txn, d, v, i);
-        if (rc)
-            return rc;
-        uint64_t in = off - d->ws[i];
-        uint64_t n = d->wc[i].len - in;
+        uint32_t i;
+        if ((rc = cur_find(s, txn, &c, off, &i)) != 0)
+            break;
+        const struct version_chunk *ch = cur_chunk(&c, i);
+        if (*v->cache_index != (int64_t)i) {
+            rc = chunk_fetch(s, txn, ch->id, ch->len, v->cache);
+            *v->cache_index = rc ? -1 : (int64_t)i;
+            if (rc)
+                break;
+        }
+        uint64_t in = off - cur_start(&c, i);
+        uint64_t n = ch->len - in;
         if (n > len)
             n = len;
         if (off + n > limit)
@@ -430,7 +424,8 @@ static int base_read(struct store *s, MDB_txn *txn, struct doc *d, struct view *
         off += n;
         len -= n;
     }
-    return 0;
+    cur_done(&c);
+    return rc;
 }
 
 /* Bytes [off, off+len) of the content a view sees; off+len <= its size. */
@@ -539,12 +534,15 @@ static int pages_over(const struct doc *d, uint64_t a, uint64_t b)
 /* Fills buf[0..len) with the content at off (d->mu held): bytes in pages,
  * past the list and in the cached chunk at once; the chunks still to be
  * decrypted become tasks (and copies). */
-static int read_plan(struct doc *d, struct read_plan *pl, uint8_t *buf, size_t len,
-                     uint64_t off)
+static int read_plan(struct store *s, struct doc *d, struct read_plan *pl, uint8_t *buf,
+                     size_t len, uint64_t off)
 {
     pl->ntasks = pl->ncopies = pl->bufs_used = 0;
     size_t done = 0;
     uint64_t limit = list_limit(d);
+    struct wcur cur;
+    cur_init(&cur, d);
+    int rc = 0;
     while (done < len) {
         uint64_t pos = off + done, p = pos / DOC_PAGE;
         size_t n = (size_t)(DOC_PAGE - pos % DOC_PAGE);
@@ -565,8 +563,11 @@ static int read_plan(struct doc *d, struct read_plan *pl, uint8_t *buf, size_t l
             done += n;
             continue;
         }
-        uint32_t i = work_find(d, pos);
-        uint64_t in = pos - d->ws[i], m = d->wc[i].len - in;
+        uint32_t i;
+        if ((rc = cur_find(s, NULL, &cur, pos, &i)) != 0)
+            break;
+        const struct version_chunk *ch = cur_chunk(&cur, i);
+        uint64_t in = pos - cur_start(&cur, i), m = ch->len - in;
         if (m > n)
             m = n;
         if (pos + m > limit)
@@ -578,33 +579,40 @@ static int read_plan(struct doc *d, struct read_plan *pl, uint8_t *buf, size_t l
         }
         struct read_task *t = pl->ntasks ? &pl->tasks[pl->ntasks - 1] : NULL;
         if (!t || t->index != i) {
-            if (grow((void **)&pl->tasks, &pl->task_cap, pl->ntasks + 1, sizeof *t))
-                return -ENOMEM;
+            if (grow((void **)&pl->tasks, &pl->task_cap, pl->ntasks + 1, sizeof *t)) {
+                rc = -ENOMEM;
+                break;
+            }
             t = &pl->tasks[pl->ntasks++];
-            memcpy(t->id, d->wc[i].id, CHUNK_ID_BYTES);
+            memcpy(t->id, ch->id, CHUNK_ID_BYTES);
             t->index = i;
-            t->len = d->wc[i].len;
+            t->len = ch->len;
             t->rc = 0;
             t->sealed = NULL;
             t->slot = -1;
-            uint64_t end = d->ws[i] + t->len;
+            uint64_t start = cur_start(&cur, i), end = start + t->len;
             t->own = !(in == 0 && end <= limit && end <= off + len &&
-                       !pages_over(d, d->ws[i], end));
+                       !pages_over(d, start, end));
             if (!t->own) {
                 t->dst = buf + done;
                 done += t->len;
                 continue;
             }
-            if (!(t->dst = plan_buffer(pl)))
-                return -ENOMEM;
+            if (!(t->dst = plan_buffer(pl))) {
+                rc = -ENOMEM;
+                break;
+            }
         }
-        if (grow((void **)&pl->copies, &pl->copy_cap, pl->ncopies + 1, sizeof *pl->copies))
-            return -ENOMEM;
+        if (grow((void **)&pl->copies, &pl->copy_cap, pl->ncopies + 1, sizeof *pl->copies)) {
+            rc = -ENOMEM;
+            break;
+        }
         struct read_copy c = {pl->ntasks - 1, (size_t)in, done, (size_t)m};
         pl->copies[pl->ncopies++] = c;
         done += (size_t)m;
     }
-    return 0;
+    cur_done(&cur);
+    return rc;
 }
 
 static void read_task_run(void *arg, size_t i)
@@ -665,7 +673,8 @@ static void direct_load(struct store *s, struct doc *d, struct read_plan *pl,
  * reading through; a look at a file's first bytes asks for less). */
 #define AHEAD_BYTES (3u << 20)
 #define AHEAD_FIRST (256u << 10) /* a first request this large reads through */
-static struct ahead_chunk *ahead_plan(struct doc *d, uint64_t off, size_t len, size_t *n)
+static struct ahead_chunk *ahead_plan(struct store *s, struct doc *d, uint64_t off,
+                                       size_t len, size_t *n)
 {
     *n = 0;
     uint64_t from = off + len, to = from + AHEAD_BYTES, lim = list_limit(d);
@@ -680,15 +689,29 @@ static struct ahead_chunk *ahead_plan(struct doc *d, uint64_t off, size_t len, s
         to = lim;
     if (from >= to)
         return NULL;
-    uint32_t i0 = work_find(d, from), i1 = work_find(d, to - 1);
-    struct ahead_chunk *c = malloc((size_t)(i1 - i0 + 1) * sizeof *c);
-    if (!c)
-        return NULL;
-    for (uint32_t i = i0; i <= i1; i++) {
-        memcpy(c[*n].id, d->wc[i].id, CHUNK_ID_BYTES);
-        c[(*n)++].len = d->wc[i].len;
+    struct wcur cur;
+    cur_init(&cur, d);
+    struct ahead_chunk *c = NULL;
+    size_t cap = 0;
+    uint32_t i;
+    int rc = cur_find(s, NULL, &cur, from, &i);
+    for (; rc == 0; i++) {
+        if ((rc = cur_at(s, NULL, &cur, i)) != 0 ||
+            (rc = grow((void **)&c, &cap, *n + 1, sizeof *c)) != 0)
+            break;
+        memcpy(c[*n].id, cur_chunk(&cur, i)->id, CHUNK_ID_BYTES);
+        c[(*n)++].len = cur_chunk(&cur, i)->len;
+        if (cur_end(&cur, i) >= to) {
+            d->ahead_to = cur_end(&cur, i);
+            break;
+        }
     }
-    d->ahead_to = d->ws[i1 + 1];
+    cur_done(&cur);
+    if (rc) { /* reading ahead is a help, not a need */
+        free(c);
+        *n = 0;
+        return NULL;
+    }
     return c;
 }
 
@@ -709,22 +732,26 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_
     for (;;) {
         len = off < d->size ? (want < d->size - off ? want : (size_t)(d->size - off)) : 0;
         uint64_t content_gen = d->content_gen, list_gen = d->list_gen;
-        rc = read_plan(d, &pl, buf, len, off);
-        if (rc || pl.ntasks == 0)
-            break;
-        /* A large document's chunks are read with the map advised random
-         * (store.h); a small one's with the normal advice, as the names
-         * and nodes on the way to it were.  Decided under the lock. */
+        /* A large document's chunks, and the segments of its list, are
+         * read with the map advised random (store.h); a small one's with
+         * the normal advice, as the names and nodes on the way to it were.
+         * Decided under the lock. */
         int streaming = d->size >= DOC_STREAM;
+        if (streaming)
+            store_map_random_begin(s);
+        rc = read_plan(s, d, &pl, buf, len, off);
+        if (rc || pl.ntasks == 0) {
+            if (streaming)
+                store_map_random_end(s);
+            break;
+        }
         size_t nahead = 0;
         struct ahead_chunk *ahead =
-            streaming && s->ahead && rounds == 0 ? ahead_plan(d, off, len, &nahead) : NULL;
+            streaming && s->ahead && rounds == 0 ? ahead_plan(s, d, off, len, &nahead) : NULL;
         if (ahead)
             d->ahead_of = s->ahead;
         if (rounds < 3)
             pthread_mutex_unlock(&d->mu);
-        if (streaming)
-            store_map_random_begin(s);
         if (streaming && s->ahead)
             direct_load(s, d, &pl, ahead, nahead);
         free(ahead);
@@ -916,27 +943,6 @@ void doc_touch(struct doc *d)
     pthread_mutex_unlock(&d->mu);
 }
 
-struct chunk_list {
-    struct version_chunk *c;
-    uint32_t n, cap;
-};
-
-static int list_push(struct chunk_list *l, const uint8_t id[CHUNK_ID_BYTES], uint32_t len)
-{
-    if (l->n == l->cap) {
-        uint32_t cap = l->cap ? l->cap * 2 : 64;
-        struct version_chunk *c = realloc(l->c, (size_t)cap * sizeof *c);
-        if (!c)
-            return -ENOMEM;
-        l->c = c;
-        l->cap = cap;
-    }
-    memcpy(l->c[l->n].id, id, CHUNK_ID_BYTES);
-    l->c[l->n].len = len;
-    l->n++;
-    return 0;
-}
-
 /* Working chunk i is the list's last and the content in view v goes on
  * past it: its end may be where the content ended when it was cut (the
  * end of a document is a cut no chunker would make inside one), so it is
@@ -946,22 +952,45 @@ static int list_push(struct chunk_list *l, const uint8_t id[CHUNK_ID_BYTES], uin
  * changed. */
 static int chunk_ended_content(const struct doc *d, const struct view *v, uint32_t i)
 {
-    return i + 1 == d->wn && v->size > d->ws[d->wn];
+    return i + 1 == d->wl.n && v->size > d->wl.bytes;
 }
 
-/* Working chunk i still holds the content at its place in view v: inside
- * the valid part of the list and under none of the view's pages. */
-static int chunk_clean(const struct doc *d, const struct view *v, uint32_t i)
+/* Whether content [a, b) of the working list is what view v holds there:
+ * inside the valid part of the list and under none of the view's pages. */
+static int span_clean(const struct doc *d, const struct view *v, uint64_t a, uint64_t b)
 {
-    if (chunk_ended_content(d, v, i))
-        return 0;
-    uint64_t a = d->ws[i], b = d->ws[i + 1];
     uint64_t lim = d->wlimit < v->size ? d->wlimit : v->size;
     if (b > lim || b == a)
         return 0;
     for (uint64_t p = a / DOC_PAGE; p <= (b - 1) / DOC_PAGE; p++)
         if (p < v->npages && v->pages[p])
             return 0;
+    return 1;
+}
+
+/* Working chunk i, [a, b), still holds the content at its place in v. */
+static int chunk_clean(const struct doc *d, const struct view *v, uint32_t i, uint64_t a,
+                       uint64_t b)
+{
+    return !chunk_ended_content(d, v, i) && span_clean(d, v, a, b);
+}
+
+/* Where the new list meets the old one at the start of old segment k with
+ * nothing changed from there on: the segments that can be taken over as
+ * they are, [k, *end) (the last one is cut again when content goes on
+ * past it).  0 when none. */
+static int rest_clean(const struct doc *d, const struct view *v, uint32_t k, uint32_t *end)
+{
+    const struct wlist *l = &d->wl;
+    if (v->size < l->bytes)
+        return 0;
+    uint32_t e = v->size == l->bytes ? l->nseg : l->nseg - 1;
+    if (e <= k)
+        return 0;
+    uint64_t b = l->seg[e - 1].start + l->seg[e - 1].g.bytes;
+    if (!span_clean(d, v, l->seg[k].start, b))
+        return 0;
+    *end = e;
     return 1;
 }
 
@@ -980,7 +1009,7 @@ struct put_batch {
 };
 
 static int batch_flush(struct store *s, MDB_txn *txn, struct put_batch *b,
-                       struct chunk_list *out)
+                       struct wl_build *out)
 {
     const uint8_t *p[PUT_BATCH];
     uint8_t ids[PUT_BATCH][CHUNK_ID_BYTES];
@@ -988,7 +1017,7 @@ static int batch_flush(struct store *s, MDB_txn *txn, struct put_batch *b,
         p[i] = b->space + b->off[i];
     int rc = chunk_put_many(s, txn, p, b->len, b->count, ids);
     for (size_t i = 0; i < b->count && rc == 0; i++)
-        rc = list_push(out, ids[i], (uint32_t)b->len[i]);
+        rc = wl_build_push(s, txn, out, ids[i], (uint32_t)b->len[i]);
     b->count = 0;
     b->used = 0;
     return rc;
@@ -999,17 +1028,21 @@ static int batch_flush(struct store *s, MDB_txn *txn, struct put_batch *b,
  * without being read; where content changed, the chunker starts at the
  * changed chunk's start (a chunk boundary, so the cuts are those a pass
  * from the beginning would make) and runs until its cuts meet the list's
- * again.  The new list is the working list's first *kept chunks, which
- * stay as they are (a document streamed in is not copied whole at every
- * spill), then out.  final: through the end of the content; otherwise it
- * stops at the last boundary the chunker is sure of.  *end is the offset
+ * again.  The new list is the working list's first *kept segments, which
+ * stay as they are (the segment holding the first change is cut again
+ * from its start, so that segments are cut as a pass from the beginning
+ * would cut them), then out; where out reaches the start of an old
+ * segment with nothing changed from there on, the old segments are taken
+ * over whole.  final: through the end of the content; otherwise it stops
+ * at the last boundary the chunker is sure of.  *end is the offset
  * reached.
  * Its buffers are as large as the content left to cut needs (a small
  * document's commit allocates and wipes a few KiB, not 640), and only what
  * was used is wiped. */
 static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v, int final,
-                   struct chunk_list *out, uint32_t *kept, uint64_t *end)
+                   struct wl_build *out, uint32_t *kept, uint64_t *end)
 {
+    struct wlist *l = &d->wl;
     /* Everything before the first change is taken over as it is. */
     uint64_t first = d->wlimit < v->size ? d->wlimit : v->size;
     for (size_t p = 0; p < v->npages && (uint64_t)p * DOC_PAGE < first; p++)
@@ -1017,39 +1050,63 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
             first = (uint64_t)p * DOC_PAGE;
             break;
         }
-    int rc = 0;
-    uint32_t i = 0;
-    while (i < d->wn && d->ws[i + 1] <= first && !chunk_ended_content(d, v, i))
-        i++;
-    *kept = i;
-    uint64_t pos = d->ws[i];
+    uint32_t k = l->nseg;
+    if (first < l->bytes)
+        k = wl_seg_at(l, first);
+    if (k == l->nseg && k > 0 && v->size > l->bytes)
+        k--; /* its last chunk is cut again with what follows */
+    *kept = k;
+    uint32_t i = k < l->nseg ? l->seg[k].first : l->n;
+    uint64_t pos = k < l->nseg ? l->seg[k].start : l->bytes;
     uint64_t span = v->size > pos ? v->size - pos : 0;
     size_t bufcap = span < 2 * CHUNK_MAX ? (size_t)span : 2 * CHUNK_MAX;
     struct put_batch b;
     memset(&b, 0, sizeof b);
     b.cap = span < PUT_BATCH * CHUNK_MAX ? (size_t)span : PUT_BATCH * CHUNK_MAX;
     uint8_t *buf = malloc(bufcap ? bufcap : 1);
-    if (rc || !buf || !(b.space = malloc(b.cap ? b.cap : 1))) {
+    if (!buf || !(b.space = malloc(b.cap ? b.cap : 1))) {
         free(buf);
         *end = pos;
-        return rc ? rc : -ENOMEM;
+        return -ENOMEM;
     }
     size_t buf_hw = 0;
     /* A large document's chunks: the map advised random meanwhile. */
     int streaming = span >= DOC_STREAM;
     if (streaming)
         store_map_random_begin(s);
+    struct wcur cur;
+    cur_init(&cur, d);
+    int rc = 0;
     size_t at = 0, have = 0; /* buf[at, at + have) is the content at [pos, pos + have) */
     while (rc == 0 && pos < v->size) {
-        while (i < d->wn && d->ws[i] < pos)
+        while (i < l->n && (rc = cur_at(s, txn, &cur, i)) == 0 && cur_start(&cur, i) < pos)
             i++;
-        if (i < d->wn && d->ws[i] == pos && chunk_clean(d, v, i)) {
-            rc = batch_flush(s, txn, &b, out);
-            if (rc == 0)
-                rc = list_push(out, d->wc[i].id, d->wc[i].len);
-            pos = d->ws[i + 1];
-            at = have = 0;
-            continue;
+        if (rc)
+            break;
+        if (i < l->n && cur_start(&cur, i) == pos) {
+            uint32_t upto;
+            if (cur.first == i && rest_clean(d, v, cur.k, &upto)) {
+                rc = batch_flush(s, txn, &b, out);
+                if (rc == 0 && wl_build_at_start(out)) {
+                    rc = wl_build_take(l, out, cur.k, upto);
+                    i = upto < l->nseg ? l->seg[upto].first : l->n;
+                    pos = upto < l->nseg ? l->seg[upto].start : l->bytes;
+                    at = have = 0;
+                    continue;
+                }
+            }
+            uint64_t a = cur_start(&cur, i), e = cur_end(&cur, i);
+            if (rc == 0 && chunk_clean(d, v, i, a, e)) {
+                rc = batch_flush(s, txn, &b, out);
+                if (rc == 0)
+                    rc = wl_build_push(s, txn, out, cur_chunk(&cur, i)->id,
+                                       cur_chunk(&cur, i)->len);
+                pos = e;
+                at = have = 0;
+                continue;
+            }
+            if (rc)
+                break;
         }
         if (have < CHUNK_MAX && pos + have < v->size) {
             memmove(buf, buf + at, have);
@@ -1085,6 +1142,7 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
     }
     if (rc == 0)
         rc = batch_flush(s, txn, &b, out);
+    cur_done(&cur);
     if (streaming)
         store_map_random_end(s);
     sodium_memzero(buf, buf_hw);
@@ -1116,7 +1174,7 @@ static int frozen_thaw(struct doc *d, uint64_t p)
  * a write has made a newer one.  On any error nothing of the content
  * changes: the commit stores it. */
 static void spill_finish(struct store *s, struct doc *d, int rc, uint32_t kept,
-                         struct chunk_list *l, uint64_t end)
+                         struct wl_build *l, uint64_t end)
 {
     for (uint64_t p = end / DOC_PAGE; rc == 0 && p * DOC_PAGE < d->frozen_size; p++) {
         if (p < d->npages && d->pages[p])
@@ -1128,9 +1186,9 @@ static void spill_finish(struct store *s, struct doc *d, int rc, uint32_t kept,
             rc = page_get(s, d, p, &pg); /* from the list, not yet replaced */
         }
     }
-    if (rc == 0)
-        rc = work_splice(d, kept, l->c, l->n);
-    free(l->c);
+    if (rc == 0 && (rc = wl_splice(&d->wl, kept, l)) == 0)
+        list_changed(d);
+    wl_build_free(&d->wl, l);
     for (uint64_t p = 0; p < d->frozen_slots; p++) {
         if (!d->frozen[p])
             continue;
@@ -1154,7 +1212,7 @@ static void *spill_main(void *arg)
     /* Only this thread changes the working list or the frozen pages while
      * d->spilling is set: they are read without the lock. */
     struct view v = {d->frozen, d->frozen_slots, d->frozen_size, cache, &cache_index};
-    struct chunk_list l = {0};
+    struct wl_build l = {0};
     uint32_t kept = 0;
     uint64_t end = 0;
     MDB_txn *txn = NULL;
@@ -1256,8 +1314,8 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
     struct version v, cur;
     memset(&v, 0, sizeof v);
     memset(&cur, 0, sizeof cur);
-    int same = 0;
-    struct chunk_list l = {0};
+    int same = 0, have_cur = 0;
+    struct wl_build l = {0};
     uint32_t kept = 0;
     uint64_t end = 0;
     struct view lv = live_view(d);
@@ -1265,24 +1323,32 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         rc = node_get(s, txn, d->node, &n);
     if (rc == 0)
         rc = rechunk(s, txn, d, &lv, 1, &l, &kept, &end);
-    /* The new list is the working list's first kept chunks, then l: it
+    /* The new list is the working list's first kept segments, then l: it
      * is not put together in one piece (a document of millions of chunks
      * would hold it twice more). */
-    v.nchunks = kept + l.n;
+    uint64_t nchunks = (kept ? (uint64_t)d->wl.seg[kept - 1].first + d->wl.seg[kept - 1].g.n
+                             : 0) + l.n;
+    v.nchunks = (uint32_t)nchunks;
     v.size = end;
-    uint8_t digest[DOC_LIST_DIGEST] = {0};
-    if (rc == 0)
-        list_digest(d->wc, kept, l.c, l.n, digest);
-    if (rc == 0 && (uint64_t)kept + l.n > UINT32_MAX)
+    uint8_t digest[VERSION_DIGEST] = {0};
+    if (rc == 0 && nchunks > UINT32_MAX)
         rc = -EFBIG;
+    if (rc == 0)
+        wl_digest_spliced(s, &d->wl, kept, &l, digest);
     if (rc == 0 && n.version > 0) {
         if (n.version == d->base.number) {
             same = same_list(&v, digest, d->base.size, d->base.nchunks, d->base_digest);
         } else if ((rc = version_get(s, txn, d->node, n.version, &cur)) == 0) {
-            uint8_t cur_digest[DOC_LIST_DIGEST];
-            list_digest(cur.chunks, cur.nchunks, NULL, 0, cur_digest);
+            have_cur = 1;
+            uint8_t cur_digest[VERSION_DIGEST];
+            version_digest(s, &cur, cur_digest);
             same = same_list(&v, digest, cur.size, cur.nchunks, cur_digest);
         }
+        /* The same content: the working list becomes the current
+         * version's again (what was cut now may name segments stored only
+         * in this transaction, which is not committed). */
+        if (rc == 0 && same && !have_cur)
+            rc = version_get(s, txn, d->node, n.version, &cur);
     }
     /* Metadata changes made meanwhile go in first (d->mu held: no more
      * can be added during the commit). */
@@ -1312,7 +1378,9 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         if (!v.user || !v.process)
             rc = -ENOMEM;
         if (rc == 0)
-            rc = version_put_parts(s, txn, &v, d->wc, kept, l.c, l.n);
+            rc = wl_to_version(s, txn, &d->wl, kept, &l, &v);
+        if (rc == 0)
+            rc = version_put(s, txn, &v);
         if (rc == 0) {
             n.version = v.number;
             n.size = v.size;
@@ -1351,9 +1419,19 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         if (!same) {
             if (committed)
                 *committed = v.number;
-            rc = doc_set_base_spliced(d, &v, kept, l.c, l.n, digest);
-        } else if (n.version != d->base.number) {
-            rc = doc_set_base(d, &cur);
+            int segmented = v.nsegs > 0;
+            rc = wl_splice(&d->wl, kept, &l);
+            if (rc == 0) {
+                if (segmented)
+                    wl_mark_stored(&d->wl); /* all of them are now */
+                list_changed(d);
+                base_take(d, &v, digest);
+            }
+        } else {
+            /* Not only when another handle's save made the version:
+             * the spills of this content changed the working list, and
+             * the pages past their end are dropped now. */
+            rc = doc_set_base(s, d, &cur);
         }
         if (rc == 0) {
             doc_drop_pages(d);
@@ -1363,7 +1441,7 @@ int doc_commit(struct store *s, struct doc *d, const struct store_actor *actor,
         }
     }
     version_clear(&v);
-    free(l.c);
+    wl_build_free(&d->wl, &l);
     version_clear(&cur);
     node_clear(&n);
     pthread_mutex_unlock(&d->mu);
@@ -1386,7 +1464,7 @@ int doc_rebase(struct store *s, struct doc *d)
             struct version v;
             rc = version_get(s, txn, d->node, n.version, &v);
             if (rc == 0) {
-                rc = doc_set_base(d, &v);
+                rc = doc_set_base(s, d, &v);
                 version_clear(&v);
             }
             if (rc == 0)

@@ -19,8 +19,9 @@
  * list becomes those chunks and the frozen pages below the boundary are
  * dropped.  A writer that gets DOC_SPILL_PAGES ahead of a spill waits for
  * it.  So a document being written costs at most about 3 x DOC_SPILL_PAGES
- * pages plus its chunk list (36 bytes per 16 KiB), whatever its size.  Chunks stored by a
- * spill that is never committed (a crash before the close, content
+ * pages plus a few segments of its chunk list (store/wlist.h), whatever
+ * its size.  Chunks and list segments stored by a spill that is never
+ * committed (a crash before the close, content
  * overwritten again before it) stay in the store unreferenced; see
  * store/FORMAT.md.
  *
@@ -41,6 +42,7 @@
 #include "store/node.h"
 #include "store/store.h"
 #include "store/version.h"
+#include "store/wlist.h"
 
 #define DOC_PAGE (64u * 1024)
 /* Dirty pages gathered before a write spills them into chunks (2 MiB). */
@@ -48,7 +50,6 @@
 /* Documents from this size on are read, and content from this size on is
  * cut into chunks, with LMDB's map advised random (store_map_random_begin). */
 #define DOC_STREAM (1u << 20)
-#define DOC_LIST_DIGEST 32
 /* Largest document size accepted (1 TiB). */
 #define DOC_SIZE_MAX ((uint64_t)1 << 40)
 
@@ -82,14 +83,14 @@ struct doc {
     int orphaned;        /* its document was replaced by a rename (tree.c) */
     uint64_t kernel_ino; /* once orphaned: the kernel inode its handles use */
     /* The committed version the content started from.  Its list is the
-     * working list's start (base.chunks stays NULL: the list is held once),
-     * and base_digest tells whether a save's content is the base's. */
+     * working list's start (base.chunks and base.segs stay NULL: the list
+     * is held once), and base_digest tells whether a save's content is
+     * the base's. */
     struct version base;
-    uint8_t base_digest[DOC_LIST_DIGEST];
-    /* the working chunk list: content below wlimit that is not in a page */
-    struct version_chunk *wc;
-    uint64_t *ws; /* ws[i]: offset of wc[i]; ws[wn] = end of the list */
-    uint32_t wn;
+    uint8_t base_digest[VERSION_DIGEST];
+    /* the working chunk list (a few segments held at a time): content
+     * below wlimit that is not in a page */
+    struct wlist wl;
     uint64_t wlimit; /* the list's content is valid below this offset */
     uint64_t size;
     uint8_t **pages;

@@ -45,7 +45,8 @@ enum keys_purpose {
     KEYS_LOG = 5,      /* audit log entry payloads */
     KEYS_LOG_MAC = 6,  /* audit log MAC chain */
     KEYS_CHUNKER = 7,  /* seed of the content-defined chunker's table */
-    KEYS_PURPOSE_COUNT = 8
+    KEYS_LIST_ID = 8,  /* keyed hash naming a segment of a chunk list */
+    KEYS_PURPOSE_COUNT = 9
 };
 
 /* The unlocked key set.  Allocated with sodium_malloc; never copy it. */

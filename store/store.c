@@ -31,11 +31,11 @@
 #include "store/scache.h"
 
 static const char *const DB_NAMES[STORE_DB_COUNT] = {
-    "meta", "nodes", "dirents", "versions", "chunks", "retractions", "log",
+    "meta", "nodes", "dirents", "versions", "chunks", "retractions", "log", "lists",
 };
 /* Four-byte tags bound into every sealed record's associated data. */
 static const char *const DB_TAGS[STORE_DB_COUNT] = {
-    "meta", "node", "dent", "vers", "chnk", "retr", "logv",
+    "meta", "node", "dent", "vers", "chnk", "retr", "logv", "list",
 };
 
 #define META_FORMAT "format"
@@ -433,7 +433,8 @@ static int format_upgrade(struct store *s)
         return rc;
     MDB_val k = {strlen(META_FORMAT), (void *)META_FORMAT}, v;
     rc = store_mdb_err(mdb_get(txn, s->dbi[STORE_DB_META], &k, &v));
-    if (rc == 0 && v.mv_size == 4 && codec_be32_get(v.mv_data) < STORE_FORMAT_VERSION) {
+    uint32_t from = rc == 0 && v.mv_size == 4 ? codec_be32_get(v.mv_data) : 0;
+    if (rc == 0 && v.mv_size == 4 && from < STORE_FORMAT_VERSION) {
         uint8_t fmt[4];
         codec_be32_put(fmt, STORE_FORMAT_VERSION);
         v.mv_size = 4;
@@ -441,9 +442,13 @@ static int format_upgrade(struct store *s)
         rc = store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0));
         struct store_actor me;
         store_actor_self(&me);
+        /* 2: durable points; 3: chunk lists in segments ("lists") */
+        char detail[64];
+        snprintf(detail, sizeof detail, "store format %u to %u: %s", (unsigned)from,
+                 STORE_FORMAT_VERSION,
+                 from < 2 ? "durable points, list segments" : "list segments");
         if (rc == 0)
-            rc = log_append(s, txn, &me, "upgrade", "", 0, 0,
-                            "store format 1 to 2: durable points");
+            rc = log_append(s, txn, &me, "upgrade", "", 0, 0, detail);
         if (rc == 0)
             return store_txn_commit(s, txn);
     }
@@ -469,6 +474,9 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     pthread_mutex_init(&s->advice_mu, NULL);
     pthread_mutex_init(&s->wb_mu, NULL);
     pthread_cond_init(&s->wb_cv, NULL);
+    s->seg_min = STORE_SEG_MIN;
+    s->seg_max = STORE_SEG_MAX;
+    s->seg_mask = STORE_SEG_MASK;
     s->dir = strdup(dir);
     s->par = par_new(0);
     s->rcache = rcache_new();
@@ -482,8 +490,17 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     }
     MDB_txn *txn;
     rc = mdb_txn_begin(s->env, NULL, (flags & STORE_OPEN_RDONLY) ? MDB_RDONLY : 0, &txn);
-    for (int i = 0; rc == 0 && i < STORE_DB_COUNT; i++)
-        rc = mdb_dbi_open(txn, DB_NAMES[i], create ? MDB_CREATE : 0, &s->dbi[i]);
+    for (int i = 0; rc == 0 && i < STORE_DB_COUNT; i++) {
+        /* A store of format 1 or 2 has no "lists": a writable open makes
+         * it (format_upgrade records the change); read-only, no record
+         * can name a segment, and reading one is refused (-EIO). */
+        int make = create || (i == STORE_DB_LISTS && !(flags & STORE_OPEN_RDONLY));
+        rc = mdb_dbi_open(txn, DB_NAMES[i], make ? MDB_CREATE : 0, &s->dbi[i]);
+        if (rc == MDB_NOTFOUND && i == STORE_DB_LISTS) {
+            s->no_lists = 1;
+            rc = 0;
+        }
+    }
     if (rc == 0)
         rc = mdb_txn_commit(txn);
     else if (txn)

@@ -36,7 +36,11 @@
 
 /* The format version this code writes (meta key "format"), and the oldest
  * it reads: a format 1 store becomes format 2 at its first writable open. */
-#define STORE_FORMAT_VERSION 2u
+#define STORE_FORMAT_VERSION 3u
+/* How chunk lists are cut into segments (store/version.h; FORMAT.md). */
+#define STORE_SEG_MIN 1024u
+#define STORE_SEG_MAX 8192u
+#define STORE_SEG_MASK 2047u
 #define STORE_FORMAT_OLDEST 1u
 /* LMDB map size: the address space reserved, not disk used. */
 #define STORE_MAP_SIZE ((size_t)1 << 40)
@@ -88,12 +92,17 @@ enum store_db {
     STORE_DB_CHUNKS,
     STORE_DB_RETRACTIONS,
     STORE_DB_LOG,
+    STORE_DB_LISTS,
     STORE_DB_COUNT
 };
 
 struct store {
     MDB_env *env;
     MDB_dbi dbi[STORE_DB_COUNT];
+    int no_lists; /* read-only open of a store from before "lists" */
+    /* How chunk lists are cut into segments (version.h); the format's
+     * values, which unit tests make small. */
+    uint32_t seg_min, seg_max, seg_mask;
     struct keys *keys; /* owned */
     char *dir;
     int sync_each_commit; /* -o sync=close: store_sync after every commit */

@@ -1755,7 +1755,7 @@ static int content_into(struct tree *t, MDB_txn *txn, struct store_actor *a,
         rc = version_get(t->s, txn, src->id, src->version, &sv);
     if (rc == 0 && dst->version > 0)
         rc = version_get(t->s, txn, dst->id, dst->version, &dv);
-    if (rc == 0 && !(dst->version > 0 && version_same_content(&sv, &dv))) {
+    if (rc == 0 && !(dst->version > 0 && version_same_content(t->s, &sv, &dv))) {
         int64_t sec;
         uint32_t nsec;
         now_ts(&sec, &nsec);

@@ -147,6 +147,31 @@ int cmd_history(int argc, char **argv)
     return rc;
 }
 
+struct cat_out {
+    struct store *s;
+    MDB_txn *txn;
+    uint8_t *buf;
+    uint32_t at; /* the chunk being written */
+    int unwritable, chunk_failed;
+};
+
+static int cat_chunk(void *arg, uint32_t i, const struct version_chunk *c)
+{
+    struct cat_out *o = arg;
+    size_t len;
+    o->at = i;
+    int r = chunk_get(o->s, o->txn, c->id, o->buf, &len);
+    if (r) {
+        o->chunk_failed = 1;
+        return r;
+    }
+    if (fwrite(o->buf, 1, len, stdout) != len) {
+        o->unwritable = 1;
+        return -EIO;
+    }
+    return 0;
+}
+
 int cmd_cat(int argc, char **argv)
 {
     struct args a;
@@ -209,20 +234,23 @@ int cmd_cat(int argc, char **argv)
     uint8_t *buf = rc == 0 ? malloc(CHUNK_MAX) : NULL;
     if (rc == 0 && !buf)
         rc = cli_fail(CLI_REFUSED, "out of memory");
-    for (uint32_t i = 0; rc == 0 && i < v.nchunks; i++) {
-        size_t len;
-        int r = chunk_get(s, txn, v.chunks[i].id, buf, &len);
-        if (r) {
+    if (rc == 0) {
+        struct cat_out o = {s, txn, buf, 0, 0, 0};
+        int r = version_each_chunk(s, txn, &v, cat_chunk, &o);
+        if (r && o.unwritable) {
+            rc = cli_fail(CLI_REFUSED, "cannot write to standard output");
+        } else if (r && !o.chunk_failed) {
+            damaged = 1;
+            rc = cli_fail(CLI_REFUSED,
+                          "version %u of %s is damaged (a segment of its chunk list "
+                          "failed authentication): run 'casefs verify'",
+                          number, label);
+        } else if (r) {
             damaged = 1;
             rc = cli_fail(CLI_REFUSED,
                           "version %u of %s is damaged (chunk %u failed "
                           "authentication): run 'casefs verify'",
-                          number, label, i);
-            break;
-        }
-        if (fwrite(buf, 1, len, stdout) != len) {
-            rc = cli_fail(CLI_REFUSED, "cannot write to standard output");
-            break;
+                          number, label, o.at);
         }
     }
     if (buf) {

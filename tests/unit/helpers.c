@@ -3,6 +3,8 @@
  */
 #include "tests/unit/helpers.h"
 
+#include "store/version.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -285,4 +287,19 @@ void fill_random(uint8_t *p, size_t n, uint64_t seed)
         for (size_t j = 0; j < 8 && i + j < n; j++)
             p[i + j] = (uint8_t)(z >> (8 * j));
     }
+}
+
+static int list_add(void *arg, uint32_t i, const struct version_chunk *c)
+{
+    ((struct version_chunk *)arg)[i] = *c;
+    return 0;
+}
+
+struct version_chunk *test_version_list(struct store *s, MDB_txn *txn,
+                                        const struct version *v)
+{
+    struct version_chunk *c = calloc(v->nchunks ? v->nchunks : 1, sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(version_each_chunk(s, txn, v, list_add, c), 0);
+    return c;
 }

@@ -76,6 +76,11 @@ int file_contains(const char *path, const void *needle, size_t n);
 
 /* Fills p with deterministic pseudo-random bytes from seed. */
 void fill_random(uint8_t *p, size_t n, uint64_t seed);
+/* v's chunk list in one malloc'd array (v->nchunks entries), from the
+ * record or its segments (asserts they read). */
+struct version;
+struct version_chunk *test_version_list(struct store *s, MDB_txn *txn,
+                                        const struct version *v);
 
 Suite *codec_suite(void);
 Suite *keys_suite(void);

@@ -26,6 +26,16 @@ static void doc_setup(void)
     tstore_open(&t);
 }
 
+/* The same tests over lists cut into segments of 4 to 16 chunks: a
+ * document of a few hundred KiB has dozens, more than are held at once. */
+static void doc_setup_small_segments(void)
+{
+    tstore_open(&t);
+    t.s->seg_min = 4;
+    t.s->seg_mask = 3;
+    t.s->seg_max = 16;
+}
+
 static void doc_teardown(void)
 {
     tstore_close(&t);
@@ -60,6 +70,19 @@ static struct doc *open_doc(uint64_t node, uint32_t number)
     return d;
 }
 
+/* Where working chunk i starts (the list's end for i == its count). */
+static uint64_t wl_off(struct doc *d, uint32_t i)
+{
+    if (i == d->wl.n)
+        return d->wl.bytes;
+    uint32_t k = wl_seg_of(&d->wl, i);
+    struct wl_buf *b;
+    ck_assert_int_eq(wl_hold(t.s, NULL, &d->wl, k, &b), 0);
+    uint64_t o = d->wl.seg[k].start + b->off[i - d->wl.seg[k].first];
+    wl_release(&d->wl, b);
+    return o;
+}
+
 static struct node get_node(uint64_t id)
 {
     MDB_txn *txn;
@@ -78,17 +101,19 @@ static uint8_t *version_content(uint64_t node, uint32_t number, size_t *len)
     ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
     ck_assert_int_eq(version_get(t.s, txn, node, number, &v), 0);
     uint8_t *out = malloc(v.size ? v.size : 1), *buf = malloc(CHUNK_MAX);
+    struct version_chunk *vc = test_version_list(t.s, txn, &v);
     size_t off = 0;
     for (uint32_t i = 0; i < v.nchunks; i++) {
         size_t n = 0;
-        ck_assert_int_eq(chunk_get(t.s, txn, v.chunks[i].id, buf, &n), 0);
-        ck_assert_uint_eq(n, v.chunks[i].len);
+        ck_assert_int_eq(chunk_get(t.s, txn, vc[i].id, buf, &n), 0);
+        ck_assert_uint_eq(n, vc[i].len);
         ck_assert_uint_le(off + n, v.size);
         memcpy(out + off, buf, n);
         off += n;
     }
     ck_assert_uint_eq(off, v.size);
     *len = off;
+    free(vc);
     free(buf);
     version_clear(&v);
     store_txn_abort(txn);
@@ -305,13 +330,15 @@ START_TEST(test_doc_commit_stores_what_was_written)
     struct version ver;
     ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
     ck_assert_int_eq(version_get(t.s, txn, id, 1, &ver), 0);
+    struct version_chunk *vc = test_version_list(t.s, txn, &ver);
     store_txn_abort(txn);
     ck_assert_uint_eq(ver.size, N);
     ck_assert_uint_eq(ver.uid, t.actor.uid);
     ck_assert_str_eq(ver.user, t.actor.user);
     ck_assert_uint_gt(ver.nchunks, 1);
     for (uint32_t i = 0; i < ver.nchunks; i++)
-        ck_assert_uint_le(ver.chunks[i].len, CHUNK_MAX);
+        ck_assert_uint_le(vc[i].len, CHUNK_MAX);
+    free(vc);
     version_clear(&ver);
 
     size_t len;
@@ -419,10 +446,12 @@ START_TEST(test_doc_tampered_chunk_read_is_eio)
     struct version ver;
     ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
     ck_assert_int_eq(version_get(t.s, txn, id, 1, &ver), 0);
+    struct version_chunk *vc = test_version_list(t.s, txn, &ver);
     store_txn_abort(txn);
-    ck_assert_int_eq(raw_flip(t.s, STORE_DB_CHUNKS, ver.chunks[0].id, CHUNK_ID_BYTES,
+    ck_assert_int_eq(raw_flip(t.s, STORE_DB_CHUNKS, vc[0].id, CHUNK_ID_BYTES,
                               KEYS_NONCE_BYTES + 100, 1),
                      0);
+    free(vc);
     version_clear(&ver);
     d = open_doc(id, 1);
     uint8_t *buf = malloc(N);
@@ -470,7 +499,7 @@ START_TEST(test_doc_spill_streaming_bounded)
     doc_settle(d);
     ck_assert_uint_lt(d->npresent, DOC_SPILL_PAGES);
     ck_assert_uint_eq(d->nfrozen, 0);
-    ck_assert_uint_gt(d->wn, 0); /* spilled */
+    ck_assert_uint_gt(d->wl.n, 0); /* spilled */
     expect_saved(d, id, p, N, 1);
     ck_assert_uint_eq(d->npresent, 0);
     doc_free(d);
@@ -567,6 +596,122 @@ START_TEST(test_doc_one_line_edit_stores_little)
 }
 END_TEST
 
+static void expect_reads(struct doc *d, const uint8_t *want, size_t n);
+
+static int held_count(struct doc *d)
+{
+    int n = 0;
+    for (uint32_t k = 0; k < d->wl.nseg; k++)
+        n += d->wl.seg[k].buf != NULL;
+    return n;
+}
+
+static uint32_t nsegs_of(uint64_t id, uint32_t number)
+{
+    MDB_txn *txn;
+    struct version v;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    ck_assert_int_eq(version_get(t.s, txn, id, number, &v), 0);
+    store_txn_abort(txn);
+    uint32_t n = v.nsegs;
+    version_clear(&v);
+    return n;
+}
+
+/* A document whose list is cut into many segments (small ones here, as a
+ * document of gigabytes has with the store's): an open document holds a
+ * few of them whatever it reads; an edit in the middle stores the
+ * segments around it and no other; a list kept in a record by an earlier
+ * store is read, saved unchanged without a version, and kept as segments
+ * once saved changed. */
+START_TEST(test_doc_large_list_in_segments)
+{
+    enum { N = 4 << 20 };
+    uint8_t *model = malloc(N + (1 << 20)), *got;
+    fill_random(model, N, 77);
+    /* version 1 with the store's own segments: one, kept in the record */
+    t.s->seg_min = STORE_SEG_MIN;
+    t.s->seg_mask = STORE_SEG_MASK;
+    t.s->seg_max = STORE_SEG_MAX;
+    uint64_t id = stored_doc(model, N);
+    ck_assert_uint_eq(nsegs_of(id, 1), 0);
+    t.s->seg_min = 4;
+    t.s->seg_mask = 3;
+    t.s->seg_max = 16;
+    /* read as many segments, held (nothing stores them) */
+    struct doc *d = open_doc(id, 1);
+    ck_assert_uint_gt(d->wl.nseg, 3 * WL_RESIDENT);
+    size_t len;
+    got = read_all(d, &len);
+    ck_assert_uint_eq(len, N);
+    ck_assert(memcmp(got, model, N) == 0);
+    free(got);
+    /* saved unchanged: the same list, by digest, whatever its form */
+    ck_assert_int_eq(doc_write(t.s, d, model, N, 0), N);
+    uint32_t v = 9;
+    got = read_all(d, &len);
+    for (size_t q = 0; q < N; q++)
+        ck_assert_msg(got[q] == model[q], "before commit differs at %zu of %u", q, N);
+    free(got);
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/big.bin", &v), 0);
+    ck_assert_uint_eq(v, 0);
+    got = read_all(d, &len);
+    for (size_t q = 0; q < N; q++)
+        ck_assert_msg(got[q] == model[q], "after commit differs at %zu of %u", q, N);
+    free(got);
+    /* changed: version 2 names segments, all stored */
+    memcpy(model + N / 2, "corrected", 9);
+    ck_assert_int_eq(doc_write(t.s, d, "corrected", 9, N / 2), 9);
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/big.bin", &v), 0);
+    ck_assert_uint_eq(v, 2);
+    ck_assert_uint_gt(nsegs_of(id, 2), 3 * WL_RESIDENT);
+    doc_free(d);
+    uint8_t *back = version_content(id, 2, &len);
+    ck_assert_uint_eq(len, N);
+    for (size_t q = 0; q < N; q++)
+        ck_assert_msg(back[q] == model[q], "v2 differs at %zu of %u", q, N);
+    free(back);
+    size_t lists = raw_count(t.s, STORE_DB_LISTS);
+
+    /* read through from the store: a few segments held at a time */
+    d = open_doc(id, 2);
+    ck_assert_int_eq(held_count(d), 0);
+    expect_reads(d, model, N);
+    ck_assert_uint_le(d->wl.nheld, WL_RESIDENT);
+    ck_assert_int_le(held_count(d), WL_RESIDENT);
+    /* an edit in the middle: a few new segments, the rest as they were */
+    memcpy(model + N / 3, "a date corrected", 16);
+    ck_assert_int_eq(doc_write(t.s, d, "a date corrected", 16, N / 3), 16);
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/big.bin", &v), 0);
+    ck_assert_uint_eq(v, 3);
+    size_t added = raw_count(t.s, STORE_DB_LISTS) - lists;
+    ck_assert_uint_ge(added, 1);
+    ck_assert_uint_le(added, 3);
+    ck_assert_int_le(held_count(d), WL_RESIDENT + 1);
+    /* appended to, through the same handle, with spills */
+    fill_random(model + N, 1 << 20, 78);
+    ck_assert_int_eq(doc_write(t.s, d, model + N, 1 << 20, N), 1 << 20);
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/big.bin", &v), 0);
+    ck_assert_uint_eq(v, 4);
+    got = read_all(d, &len);
+    ck_assert_uint_eq(len, N + (1 << 20));
+    ck_assert(memcmp(got, model, len) == 0);
+    free(got);
+    ck_assert_int_le(held_count(d), WL_RESIDENT + 1);
+    doc_free(d);
+    back = version_content(id, 4, &len);
+    ck_assert_uint_eq(len, N + (1 << 20));
+    ck_assert(memcmp(back, model, len) == 0);
+    free(back);
+    /* every version still reads as it was saved */
+    uint8_t *v3 = version_content(id, 3, &len);
+    ck_assert_uint_eq(len, N);
+    ck_assert(memcmp(v3, model, N) == 0);
+    free(v3);
+    free(model);
+}
+END_TEST
+
 /* Reads doc d (n bytes, want) in requests of about 1 MiB at offsets that
  * cut chunks, as the mount reads a document through. */
 static void expect_reads(struct doc *d, const uint8_t *want, size_t n)
@@ -635,14 +780,16 @@ START_TEST(test_doc_stream_read_cold_cached_damaged)
     struct version v;
     ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
     ck_assert_int_eq(version_get(t.s, txn, id, 1, &v), 0);
+    struct version_chunk *vc = test_version_list(t.s, txn, &v);
     uint64_t *starts = calloc(v.nchunks, sizeof *starts);
     for (uint32_t k = 0; k < v.nchunks; k++)
-        ck_assert_int_eq(chunk_locate(t.s, txn, v.chunks[k].id, v.chunks[k].len, &starts[k]), 0);
+        ck_assert_int_eq(chunk_locate(t.s, txn, vc[k].id, vc[k].len, &starts[k]), 0);
     uint64_t at = 0, in_file = 0;
     uint32_t c = 0;
-    while (at + v.chunks[c].len <= (3u << 20))
-        at += v.chunks[c++].len;
-    ck_assert_int_eq(chunk_locate(t.s, txn, v.chunks[c].id, v.chunks[c].len, &in_file), 0);
+    while (at + vc[c].len <= (3u << 20))
+        at += vc[c++].len;
+    ck_assert_int_eq(chunk_locate(t.s, txn, vc[c].id, vc[c].len, &in_file), 0);
+    free(vc);
     store_txn_abort(txn);
     uint64_t bad = in_file + 100; /* a byte of its ciphertext */
     for (int cached = 0; cached < 2; cached++) {
@@ -830,7 +977,7 @@ START_TEST(test_doc_reads_across_chunks_and_pages)
     fill_random(model, N, 31);
     uint64_t id = stored_doc(model, N);
     struct doc *d = open_doc(id, 1);
-    ck_assert_uint_gt(d->wn, 20);
+    ck_assert_uint_gt(d->wl.n, 20);
     /* patches in a few pages, one across a page boundary */
     const uint64_t at[] = {5, DOC_PAGE - 3, 3 * DOC_PAGE + 1000, 9 * DOC_PAGE - 1};
     for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
@@ -838,14 +985,14 @@ START_TEST(test_doc_reads_across_chunks_and_pages)
         ck_assert_int_eq(doc_write(t.s, d, model + at[k], 10, at[k]), 10);
     }
     /* a truncation inside a chunk, then growth again: zeros past it */
-    uint64_t cut = d->ws[d->wn / 2] + 777, grown = N - 1000;
+    uint64_t cut = wl_off(d, d->wl.n / 2) + 777, grown = N - 1000;
     ck_assert_int_eq(doc_truncate(t.s, d, cut), 0);
     ck_assert_int_eq(doc_truncate(t.s, d, grown), 0);
     memset(model + cut, 0, grown - cut);
     for (int round = 0; round < 2; round++) {
         /* every boundary of the list as a start and as an end */
-        for (uint32_t i = 0; i + 2 < d->wn; i++) {
-            uint64_t a = d->ws[i], b = d->ws[i + 2];
+        for (uint32_t i = 0; i + 2 < d->wl.n; i++) {
+            uint64_t a = wl_off(d, i), b = wl_off(d, i + 2);
             if (b > grown)
                 break;
             memset(buf, 'X', N);
@@ -937,9 +1084,11 @@ END_TEST
 Suite *doc_suite(void)
 {
     Suite *s = suite_create("doc");
-    TCase *tc = tcase_create("doc");
+    for (int small = 0; small < 2; small++) {
+    TCase *tc = tcase_create(small ? "doc-segments" : "doc");
     tcase_set_timeout(tc, TEST_TIMEOUT);
-    tcase_add_checked_fixture(tc, doc_setup, doc_teardown);
+    tcase_add_checked_fixture(tc, small ? doc_setup_small_segments : doc_setup,
+                              doc_teardown);
     tcase_add_test(tc, test_doc_empty);
     tcase_add_test(tc, test_doc_write_read);
     tcase_add_test(tc, test_doc_write_past_end_leaves_zero_hole);
@@ -959,6 +1108,8 @@ Suite *doc_suite(void)
     tcase_add_test(tc, test_doc_append_at_page_boundary_cuts_as_whole);
     tcase_add_test(tc, test_doc_read_atomic_against_rewrites);
     tcase_add_test(tc, test_doc_reads_across_chunks_and_pages);
+    tcase_add_test(tc, test_doc_large_list_in_segments);
     suite_add_tcase(s, tc);
+    }
     return s;
 }

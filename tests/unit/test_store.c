@@ -131,6 +131,9 @@ static void set_format(const char *dir, uint32_t version)
     codec_be32_put(b, version);
     MDB_val k = {6, (void *)"format"}, v = {4, b};
     ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+    /* stores before format 3 have no database "lists" */
+    if (version < 3 && mdb_dbi_open(txn, "lists", 0, &dbi) == 0)
+        ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
     ck_assert_int_eq(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
 }
@@ -158,42 +161,51 @@ START_TEST(test_store_unknown_format)
 }
 END_TEST
 
+static char upgrade_detail[128];
+
 static int count_upgrades(const struct log_entry *e, void *arg)
 {
-    if (strcmp(e->op, "upgrade") == 0)
+    if (strcmp(e->op, "upgrade") == 0) {
         (*(int *)arg)++;
+        snprintf(upgrade_detail, sizeof upgrade_detail, "%s", e->detail);
+    }
     return 0;
 }
 
-/* A store of format 1 (no durable file) is read as it is, and becomes
- * format 2 at its first writable open, with a log entry saying so. */
-START_TEST(test_store_format_1_is_upgraded)
+/* A store of format 1 (no durable file, no "lists") or 2 (no "lists") is
+ * read as it is, and becomes format 3 at its first writable open, with a
+ * log entry saying so. */
+static void format_upgraded(uint32_t from, const char *detail)
 {
     struct tstore t;
     tstore_open(&t);
     tstore_shut(&t);
-    set_format(t.dir, 1);
+    set_format(t.dir, from);
     char durable[PATH_MAX + 16];
     snprintf(durable, sizeof durable, "%s/durable", t.dir);
-    ck_assert_int_eq(unlink(durable), 0);
+    if (from == 1)
+        ck_assert_int_eq(unlink(durable), 0);
     uint32_t found = 0;
     ck_assert_int_eq(store_probe(t.dir, &found), 0);
-    ck_assert_uint_eq(found, 1);
+    ck_assert_uint_eq(found, from);
 
     struct keys *k;
     ck_assert_int_eq(store_unlock(t.dir, TEST_PASS, strlen(TEST_PASS), &k), 0);
     struct store *s;
     ck_assert_int_eq(store_open(t.dir, k, STORE_OPEN_RDONLY, &s), 0);
+    ck_assert(s->no_lists);
     store_close(s);
     ck_assert_int_eq(store_probe(t.dir, &found), 0);
-    ck_assert_uint_eq(found, 1);
+    ck_assert_uint_eq(found, from);
     struct stat st;
-    ck_assert_int_ne(stat(durable, &st), 0);
+    if (from == 1)
+        ck_assert_int_ne(stat(durable, &st), 0);
 
     for (int round = 0; round < 2; round++) {
         tstore_reopen(&t);
+        ck_assert(!t.s->no_lists);
         ck_assert_int_eq(store_probe(t.dir, &found), 0);
-        ck_assert_uint_eq(found, 2);
+        ck_assert_uint_eq(found, 3);
         ck_assert_int_eq(stat(durable, &st), 0);
         MDB_txn *txn;
         ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
@@ -202,9 +214,21 @@ START_TEST(test_store_format_1_is_upgraded)
         ck_assert_int_eq(log_each(t.s, txn, count_upgrades, &n, &bad), 0);
         store_txn_abort(txn);
         ck_assert_int_eq(n, 1); /* once, not at every open */
+        ck_assert_str_eq(upgrade_detail, detail);
         tstore_shut(&t);
     }
     tstore_close(&t);
+}
+
+START_TEST(test_store_format_1_is_upgraded)
+{
+    format_upgraded(1, "store format 1 to 3: durable points, list segments");
+}
+END_TEST
+
+START_TEST(test_store_format_2_is_upgraded)
+{
+    format_upgraded(2, "store format 2 to 3: list segments");
 }
 END_TEST
 
@@ -478,6 +502,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_store_probe_missing);
     tcase_add_test(tc, test_store_unknown_format);
     tcase_add_test(tc, test_store_format_1_is_upgraded);
+    tcase_add_test(tc, test_store_format_2_is_upgraded);
     tcase_add_test(tc, test_store_wrong_passphrase);
     tcase_add_test(tc, test_store_open_rdonly);
     suite_add_tcase(s, tc);

@@ -4,6 +4,7 @@
  * is refused.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,7 +90,7 @@ START_TEST(test_version_round_trip)
         ck_assert_mem_eq(g.chunks[i].id, chunks[i].id, CHUNK_ID_BYTES);
         ck_assert_uint_eq(g.chunks[i].len, chunks[i].len);
     }
-    ck_assert(version_same_content(&v, &g));
+    ck_assert(version_same_content(t.s, &v, &g));
     version_clear(&g);
     ck_assert_ptr_null(g.chunks);
 
@@ -121,29 +122,29 @@ START_TEST(test_version_same_content)
     struct version a, b;
     sample(&a, ca, 3);
     sample(&b, cb, 3);
-    ck_assert(version_same_content(&a, &b));
+    ck_assert(version_same_content(t.s, &a, &b));
     /* Who and when do not matter, only the content. */
     b.uid = 0;
     b.sec = 1;
     b.user = "someone else";
     b.number = 9;
-    ck_assert(version_same_content(&a, &b));
+    ck_assert(version_same_content(t.s, &a, &b));
     cb[1].id[5] ^= 1;
-    ck_assert(!version_same_content(&a, &b));
+    ck_assert(!version_same_content(t.s, &a, &b));
     cb[1].id[5] ^= 1;
     cb[2].len += 1;
     b.size += 1;
-    ck_assert(!version_same_content(&a, &b));
+    ck_assert(!version_same_content(t.s, &a, &b));
     cb[2].len -= 1;
     b.size -= 1;
     b.nchunks = 2;
     b.size -= cb[2].len;
-    ck_assert(!version_same_content(&a, &b));
+    ck_assert(!version_same_content(t.s, &a, &b));
     struct version e1, e2;
     sample(&e1, NULL, 0);
     sample(&e2, NULL, 0);
-    ck_assert(version_same_content(&e1, &e2));
-    ck_assert(!version_same_content(&e1, &a));
+    ck_assert(version_same_content(t.s, &e1, &e2));
+    ck_assert(!version_same_content(t.s, &e1, &a));
 }
 END_TEST
 
@@ -233,6 +234,171 @@ START_TEST(test_version_decode_malformed)
 }
 END_TEST
 
+/* n chunks whose ids are random-looking (so that about one in 4 ends a
+ * segment once 4 are in, with the store's segments made small). */
+static struct version_chunk *long_list(uint32_t n, uint64_t seed, uint64_t *size)
+{
+    struct version_chunk *c = malloc((size_t)n * sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    *size = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        fill_random(c[i].id, CHUNK_ID_BYTES, seed * 1000003 + i);
+        c[i].len = 4096 + (i * 7919) % 60000;
+        *size += c[i].len;
+    }
+    return c;
+}
+
+static int segs_of(const struct version_chunk *c, uint32_t n, struct version *v)
+{
+    /* cut as the store cuts, each segment stored: v names them */
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
+    v->segs = calloc(n, sizeof *v->segs);
+    v->nsegs = 0;
+    uint32_t from = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + 1 < n && !version_seg_cut(t.s, c[i].id, i + 1 - from))
+            continue;
+        struct version_seg *g = &v->segs[v->nsegs++];
+        g->n = i + 1 - from;
+        g->bytes = 0;
+        for (uint32_t j = from; j <= i; j++)
+            g->bytes += c[j].len;
+        version_seg_name(t.s, c + from, g->n, g->id);
+        ck_assert_int_eq(version_seg_put(t.s, txn, c + from, g->n, g->id), 0);
+        from = i + 1;
+    }
+    ck_assert_int_eq(store_txn_commit(t.s, txn), 0);
+    return (int)v->nsegs;
+}
+
+static int collect(void *arg, uint32_t i, const struct version_chunk *c)
+{
+    ((struct version_chunk *)arg)[i] = *c;
+    return 0;
+}
+
+/* A list kept as segments: the record names them, each is sealed on its
+ * own, every entry comes back in order, and the digest is the one of the
+ * same list kept in a record. */
+START_TEST(test_version_segments_round_trip)
+{
+    t.s->seg_min = 4;
+    t.s->seg_mask = 3;
+    t.s->seg_max = 16;
+    const uint32_t n = 1000;
+    uint64_t size;
+    struct version_chunk *c = long_list(n, 5, &size);
+    struct version v, g, inl;
+    sample(&v, NULL, 0);
+    v.nchunks = n;
+    v.size = size;
+    v.chunks = NULL;
+    ck_assert_int_gt(segs_of(c, n, &v), 60);
+    for (uint32_t k = 0; k < v.nsegs; k++) {
+        ck_assert_uint_ge(v.segs[k].n, k + 1 < v.nsegs ? 4 : 1);
+        ck_assert_uint_le(v.segs[k].n, 16);
+    }
+    put(&v);
+    ck_assert_int_eq(get(4242, 3, &g), 0);
+    ck_assert_uint_eq(g.nsegs, v.nsegs);
+    ck_assert_ptr_null(g.chunks);
+    ck_assert_uint_eq(g.nchunks, n);
+    ck_assert_uint_eq(g.size, size);
+    ck_assert_mem_eq(g.segs, v.segs, v.nsegs * sizeof *v.segs);
+    struct version_chunk *back = calloc(n, sizeof *back);
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    ck_assert_int_eq(version_each_chunk(t.s, txn, &g, collect, back), 0);
+    store_txn_abort(txn);
+    ck_assert_mem_eq(back, c, (size_t)n * sizeof *c);
+    /* the same list in a record: the same content, by digest */
+    sample(&inl, NULL, 0);
+    inl.nchunks = n;
+    inl.size = size;
+    inl.chunks = c;
+    ck_assert(version_same_content(t.s, &inl, &g));
+    uint8_t d1[VERSION_DIGEST], d2[VERSION_DIGEST];
+    version_digest(t.s, &inl, d1);
+    version_digest(t.s, &g, d2);
+    ck_assert_mem_eq(d1, d2, VERSION_DIGEST);
+    /* one id changed: not the same */
+    c[500].id[3] ^= 1;
+    ck_assert(!version_same_content(t.s, &inl, &g));
+    c[500].id[3] ^= 1;
+    /* a segment tampered with, or missing: the list cannot be read */
+    ck_assert_int_eq(raw_flip(t.s, STORE_DB_LISTS, g.segs[7].id, CHUNK_ID_BYTES,
+                              KEYS_NONCE_BYTES + 3, 1),
+                     0);
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    ck_assert_int_eq(version_each_chunk(t.s, txn, &g, collect, back), -EIO);
+    store_txn_abort(txn);
+    ck_assert_int_eq(raw_del(t.s, STORE_DB_LISTS, g.segs[7].id, CHUNK_ID_BYTES), 0);
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    struct version_chunk *seg;
+    ck_assert_int_eq(version_seg_get(t.s, txn, &g.segs[7], &seg), -EIO);
+    ck_assert_ptr_null(seg);
+    /* a segment that is not what the record says (another's count) */
+    struct version_seg wrong = g.segs[8];
+    wrong.n += 1;
+    ck_assert_int_eq(version_seg_get(t.s, txn, &wrong, &seg), -EIO);
+    wrong = g.segs[8];
+    wrong.bytes += 1;
+    ck_assert_int_eq(version_seg_get(t.s, txn, &wrong, &seg), -EIO);
+    ck_assert_int_eq(version_seg_get(t.s, txn, &g.segs[8], &seg), 0);
+    free(seg);
+    store_txn_abort(txn);
+    /* the store's file holds no list entry in the clear (no chunk is
+     * stored here, so an id could only be in a segment) */
+    ck_assert_int_eq(store_sync(t.s), 0);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/data.mdb", t.dir);
+    ck_assert(!file_contains(path, c[100].id, CHUNK_ID_BYTES));
+    version_clear(&g);
+    free(v.segs);
+    free(back);
+    free(c);
+}
+END_TEST
+
+/* A record naming segments whose counts or lengths do not add up is
+ * damage, as is one naming none. */
+START_TEST(test_version_segments_malformed)
+{
+    struct version_seg segs[2];
+    memset(segs, 0x33, sizeof segs);
+    segs[0].n = 3;
+    segs[0].bytes = 20000;
+    segs[1].n = 2;
+    segs[1].bytes = 9000;
+    struct version v, g;
+    sample(&v, NULL, 0);
+    v.segs = segs;
+    v.nsegs = 2;
+    v.nchunks = 5;
+    v.size = 29000;
+    put(&v);
+    ck_assert_int_eq(get(4242, 3, &g), 0);
+    ck_assert_uint_eq(g.nsegs, 2);
+    version_clear(&g);
+    v.nchunks = 6; /* counts do not add up */
+    put(&v);
+    memset(&g, 0, sizeof g);
+    ck_assert_int_eq(get(4242, 3, &g), -EIO);
+    ck_assert_ptr_null(g.segs);
+    v.nchunks = 5;
+    v.size = 29001; /* lengths do not add up */
+    put(&v);
+    ck_assert_int_eq(get(4242, 3, &g), -EIO);
+    v.size = 29000;
+    segs[1].bytes = 1; /* fewer bytes than chunks */
+    segs[0].bytes = 28999;
+    put(&v);
+    ck_assert_int_eq(get(4242, 3, &g), -EIO);
+}
+END_TEST
+
 Suite *version_suite(void)
 {
     Suite *s = suite_create("version");
@@ -246,6 +412,8 @@ Suite *version_suite(void)
     tcase_add_test(tc, test_version_decode_malformed);
     tcase_add_test(tc, test_version_long_list_round_trip);
     tcase_add_test(tc, test_version_lengths_not_size_is_eio);
+    tcase_add_test(tc, test_version_segments_round_trip);
+    tcase_add_test(tc, test_version_segments_malformed);
     suite_add_tcase(s, tc);
     return s;
 }

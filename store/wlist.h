@@ -1,0 +1,121 @@
+/*
+ * wlist — an open document's working chunk list, held a few segments at a
+ * time.
+ *
+ * The list is a table of segments (store/version.h): each knows its chunk
+ * count, byte length, first index and offset.  A segment stored in
+ * "lists" is read when used and let go of when WL_RESIDENT others were
+ * used since; one not stored (a list kept in its version's record, the
+ * open end of a list being written) stays held.  So an open document of
+ * any size holds its segment table (52 bytes per segment of a few
+ * thousand chunks) and a few segments, not its whole list.
+ *
+ * A segment's chunks are held in a wl_buf that callers hold a reference
+ * to while they use it (wl_hold / wl_release), so that one thread letting
+ * go of a segment never frees what another is reading.  The table itself
+ * changes only by wl_adopt and wl_splice, whose callers make sure nobody
+ * reads it meanwhile (doc.c: d->mu held and no spill in flight).
+ *
+ * A wl_build gathers a new list's tail (doc.c's rechunk): chunks pushed
+ * are cut into segments as the store cuts them; each segment closed is
+ * stored (in the builder's transaction) and let go of; the open end stays
+ * held.  Where the new list meets the old one at a segment's start past
+ * every change, the old segments are taken over as they are.
+ */
+#ifndef CASEFS_WLIST_H
+#define CASEFS_WLIST_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "store/version.h"
+
+/* Stored segments held at most, besides those in use. */
+#define WL_RESIDENT 4
+
+struct wl_buf {
+    uint32_t refs; /* guarded by the list's mu */
+    uint32_t n, cap;
+    struct version_chunk *c;
+    uint64_t *off; /* off[i]: offset of c[i] from the segment's start; off[n]: its length */
+};
+
+struct wl_seg {
+    struct version_seg g; /* g.id valid when named */
+    uint32_t first;       /* index of its first chunk in the list */
+    uint64_t start;       /* offset of its first byte */
+    uint8_t stored;       /* in "lists": can be read again */
+    uint8_t named;
+    struct wl_buf *buf;   /* held, or NULL (only when stored) */
+    uint64_t used;
+};
+
+struct wlist {
+    pthread_mutex_t mu; /* the bufs held, their refs, the clock */
+    struct wl_seg *seg;
+    uint32_t nseg, cap;
+    uint32_t n;     /* chunks */
+    uint64_t bytes; /* their lengths' sum */
+    uint32_t nheld; /* stored segments held */
+    uint64_t clock;
+};
+
+void wl_init(struct wlist *l);
+void wl_free(struct wlist *l);
+
+/* Makes v's list the list (v keeps its own; a list in the record is cut
+ * into segments held).  0 or -ENOMEM (the list as it was). */
+int wl_adopt(struct store *s, struct wlist *l, const struct version *v);
+
+/* The segment holding offset off (< l->bytes), or chunk index i (< l->n). */
+uint32_t wl_seg_at(const struct wlist *l, uint64_t off);
+uint32_t wl_seg_of(const struct wlist *l, uint32_t i);
+
+/* Segment k's chunks, read in txn (or a read transaction of its own when
+ * NULL) unless held, with a reference for the caller.  0, -EIO, -ENOMEM. */
+int wl_hold(struct store *s, MDB_txn *txn, struct wlist *l, uint32_t k, struct wl_buf **out);
+void wl_release(struct wlist *l, struct wl_buf *b);
+
+/* The list's digest (version_digest of the same chunks). */
+void wl_digest(struct store *s, struct wlist *l, uint8_t out[VERSION_DIGEST]);
+
+struct wl_build {
+    struct wl_seg *seg; /* closed segments (stored, not held), then taken ones */
+    uint32_t nseg, cap;
+    struct wl_buf *open; /* the open end, or NULL */
+    uint8_t open_id[CHUNK_ID_BYTES]; /* its name, once named */
+    int open_named;
+    uint32_t n;
+    uint64_t bytes;
+};
+
+void wl_build_free(struct wlist *l, struct wl_build *b);
+/* Appends a chunk; a segment it closes is stored in txn.  0 or errors of
+ * version_seg_put. */
+int wl_build_push(struct store *s, MDB_txn *txn, struct wl_build *b,
+                  const uint8_t id[CHUNK_ID_BYTES], uint32_t len);
+/* Whether the builder is at a segment's start (nothing open). */
+int wl_build_at_start(const struct wl_build *b);
+/* Takes over l's segments [k, end) as they are (at a segment's start). */
+int wl_build_take(struct wlist *l, struct wl_build *b, uint32_t k, uint32_t end);
+
+/* The digest the list would have as l's first `kept` segments then b. */
+void wl_digest_spliced(struct store *s, struct wlist *l, uint32_t kept,
+                       struct wl_build *b, uint8_t out[VERSION_DIGEST]);
+/* Makes the list l's first `kept` segments then b's (b is emptied).
+ * 0, or -ENOMEM with nothing changed. */
+int wl_splice(struct wlist *l, uint32_t kept, struct wl_build *b);
+
+/* Fills v's list (v->chunks or v->segs, v->nchunks) for version_put from
+ * l's first `kept` segments then b's: a list never cut (one segment not
+ * stored) is kept in the record; otherwise its segments are named, the
+ * ones not stored yet stored in txn.  0, -EFBIG,
+ * -ENOMEM or errors of version_seg_put / wl_hold. */
+int wl_to_version(struct store *s, MDB_txn *txn, struct wlist *l, uint32_t kept,
+                  struct wl_build *b, struct version *v);
+/* After the commit of a version that wl_to_version filled with segments
+ * (v->nsegs > 0) and wl_splice: every segment of the list is stored. */
+void wl_mark_stored(struct wlist *l);
+
+#endif

@@ -232,26 +232,8 @@ static void page_release(struct doc *d, uint8_t *pg)
 
 static void page_free(struct doc *d, uint64_t p)
 {
-    page_release(d, d->pages[p]);
-    d->pages[p] = NULL;
+    page_release(d, pagemap_take(&d->pages, p));
     d->npresent--;
-}
-
-/* Makes room for page index p in d->pages. */
-static int pages_reserve(struct doc *d, uint64_t p)
-{
-    if (p < d->npages)
-        return 0;
-    size_t n = d->npages ? d->npages : 16;
-    while (n <= p)
-        n *= 2;
-    uint8_t **pages = realloc(d->pages, n * sizeof *pages);
-    if (!pages)
-        return -ENOMEM;
-    memset(pages + d->npages, 0, (n - d->npages) * sizeof *pages);
-    d->pages = pages;
-    d->npages = n;
-    return 0;
 }
 
 /* Waits for a spill in flight; d->mu held. */
@@ -270,12 +252,10 @@ static uint8_t *page_alloc(struct doc *d)
 
 static void doc_drop_pages(struct doc *d)
 {
-    for (size_t i = 0; i < d->npages; i++)
-        if (d->pages[i])
-            page_free(d, i);
-    free(d->pages);
-    d->pages = NULL;
-    d->npages = 0;
+    for (uint64_t p = pagemap_next(&d->pages, 0); p != PAGEMAP_NONE;
+         p = pagemap_next(&d->pages, p + 1))
+        page_free(d, p);
+    pagemap_free(&d->pages);
     while (d->nspare) {
         uint8_t *pg = d->spare[--d->nspare];
         sodium_memzero(pg, DOC_PAGE);
@@ -333,7 +313,7 @@ void doc_free(struct doc *d)
     ahead_forget(d->ahead_of, d);
     if (d->spill_joinable)
         pthread_join(d->spill_thread, NULL);
-    free(d->frozen);
+    pagemap_free(&d->frozen); /* empty: a spill's end empties it */
     doc_drop_pages(d);
     version_clear(&d->base);
     wl_free(&d->wl);
@@ -352,8 +332,7 @@ void doc_free(struct doc *d)
  * keeps one decrypted chunk.  The live view is the document's own pages
  * (d->mu held); a spill's view is the pages frozen for it. */
 struct view {
-    uint8_t **pages;
-    size_t npages;
+    const struct pagemap *pages;
     uint64_t size;
     uint8_t *cache;
     int64_t *cache_index;
@@ -361,7 +340,7 @@ struct view {
 
 static struct view live_view(struct doc *d)
 {
-    struct view v = {d->pages, d->npages, d->size, d->cache, &d->cache_index};
+    struct view v = {&d->pages, d->size, d->cache, &d->cache_index};
     return v;
 }
 
@@ -437,8 +416,9 @@ static int content_read(struct store *s, MDB_txn *txn, struct doc *d, struct vie
         size_t n = DOC_PAGE - in;
         if (n > len)
             n = len;
-        if (p < v->npages && v->pages[p]) {
-            memcpy(buf, v->pages[p] + in, n);
+        const uint8_t *pg = pagemap_get(v->pages, p);
+        if (pg) {
+            memcpy(buf, pg + in, n);
         } else {
             int rc = base_read(s, txn, d, v, off, buf, n);
             if (rc)
@@ -525,10 +505,8 @@ static void plan_free(struct read_plan *pl)
 /* Whether a dirty or frozen page overlays [a, b) (d->mu held). */
 static int pages_over(const struct doc *d, uint64_t a, uint64_t b)
 {
-    for (uint64_t p = a / DOC_PAGE; p * DOC_PAGE < b; p++)
-        if ((p < d->npages && d->pages[p]) || (p < d->frozen_slots && d->frozen[p]))
-            return 1;
-    return 0;
+    uint64_t pa = a / DOC_PAGE, pb = (b + DOC_PAGE - 1) / DOC_PAGE;
+    return pagemap_any(&d->pages, pa, pb) || pagemap_any(&d->frozen, pa, pb);
 }
 
 /* Fills buf[0..len) with the content at off (d->mu held): bytes in pages,
@@ -548,13 +526,11 @@ static int read_plan(struct store *s, struct doc *d, struct read_plan *pl, uint8
         size_t n = (size_t)(DOC_PAGE - pos % DOC_PAGE);
         if (n > len - done)
             n = len - done;
-        if (p < d->npages && d->pages[p]) {
-            memcpy(buf + done, d->pages[p] + pos % DOC_PAGE, n);
-            done += n;
-            continue;
-        }
-        if (p < d->frozen_slots && d->frozen[p]) {
-            memcpy(buf + done, d->frozen[p] + pos % DOC_PAGE, n);
+        const uint8_t *pg = pagemap_get(&d->pages, p);
+        if (!pg)
+            pg = pagemap_get(&d->frozen, p);
+        if (pg) {
+            memcpy(buf + done, pg + pos % DOC_PAGE, n);
             done += n;
             continue;
         }
@@ -812,33 +788,34 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_
 /* Makes page p dirty (materialised from the base). */
 static int page_get(struct store *s, struct doc *d, uint64_t p, uint8_t **out)
 {
-    int rc = pages_reserve(d, p);
-    if (rc)
-        return rc;
-    if (!d->pages[p]) {
-        uint8_t *pg = page_alloc(d);
+    int rc = 0;
+    uint8_t *pg = pagemap_get(&d->pages, p);
+    if (!pg) {
+        pg = page_alloc(d);
         if (!pg)
             return -ENOMEM;
-        if (p < d->frozen_slots && d->frozen[p]) {
-            memcpy(pg, d->frozen[p], DOC_PAGE); /* a spill reads the frozen one */
+        const uint8_t *f = pagemap_get(&d->frozen, p);
+        if (f) {
+            memcpy(pg, f, DOC_PAGE); /* a spill reads the frozen one */
         } else {
             struct view v = live_view(d);
             rc = base_read(s, NULL, d, &v, p * DOC_PAGE, pg, DOC_PAGE);
         }
+        /* Past the working size the page holds zeros, whatever the base had. */
+        if (rc == 0 && p * DOC_PAGE + DOC_PAGE > d->size) {
+            uint64_t keep = d->size > p * DOC_PAGE ? d->size - p * DOC_PAGE : 0;
+            memset(pg + keep, 0, DOC_PAGE - keep);
+        }
+        if (rc == 0)
+            rc = pagemap_put(&d->pages, p, pg);
         if (rc) {
             sodium_memzero(pg, DOC_PAGE);
             free(pg);
             return rc;
         }
-        /* Past the working size the page holds zeros, whatever the base had. */
-        if (p * DOC_PAGE + DOC_PAGE > d->size) {
-            uint64_t keep = d->size > p * DOC_PAGE ? d->size - p * DOC_PAGE : 0;
-            memset(pg + keep, 0, DOC_PAGE - keep);
-        }
-        d->pages[p] = pg;
         d->npresent++;
     }
-    *out = d->pages[p];
+    *out = pg;
     return 0;
 }
 
@@ -913,12 +890,12 @@ int doc_truncate(struct store *s, struct doc *d, uint64_t size)
         if (size < d->wlimit)
             d->wlimit = size;
         uint64_t first = (size + DOC_PAGE - 1) / DOC_PAGE;
-        for (uint64_t p = first; p < d->npages; p++)
-            if (d->pages[p])
-                page_free(d, p);
-        uint64_t p = size / DOC_PAGE;
-        if (size % DOC_PAGE && p < d->npages && d->pages[p])
-            memset(d->pages[p] + size % DOC_PAGE, 0, DOC_PAGE - size % DOC_PAGE);
+        for (uint64_t p = pagemap_next(&d->pages, first); p != PAGEMAP_NONE;
+             p = pagemap_next(&d->pages, p + 1))
+            page_free(d, p);
+        uint8_t *pg = pagemap_get(&d->pages, size / DOC_PAGE);
+        if (size % DOC_PAGE && pg)
+            memset(pg + size % DOC_PAGE, 0, DOC_PAGE - size % DOC_PAGE);
     }
     if (rc == 0) {
         d->size = size;
@@ -962,10 +939,7 @@ static int span_clean(const struct doc *d, const struct view *v, uint64_t a, uin
     uint64_t lim = d->wlimit < v->size ? d->wlimit : v->size;
     if (b > lim || b == a)
         return 0;
-    for (uint64_t p = a / DOC_PAGE; p <= (b - 1) / DOC_PAGE; p++)
-        if (p < v->npages && v->pages[p])
-            return 0;
-    return 1;
+    return !pagemap_any(v->pages, a / DOC_PAGE, (b - 1) / DOC_PAGE + 1);
 }
 
 /* Working chunk i, [a, b), still holds the content at its place in v. */
@@ -1045,11 +1019,9 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
     struct wlist *l = &d->wl;
     /* Everything before the first change is taken over as it is. */
     uint64_t first = d->wlimit < v->size ? d->wlimit : v->size;
-    for (size_t p = 0; p < v->npages && (uint64_t)p * DOC_PAGE < first; p++)
-        if (v->pages[p]) {
-            first = (uint64_t)p * DOC_PAGE;
-            break;
-        }
+    uint64_t p0 = pagemap_next(v->pages, 0);
+    if (p0 != PAGEMAP_NONE && p0 * DOC_PAGE < first)
+        first = p0 * DOC_PAGE;
     uint32_t k = l->nseg;
     if (first < l->bytes)
         k = wl_seg_at(l, first);
@@ -1157,11 +1129,10 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
  * no live page p exists).  d->mu held. */
 static int frozen_thaw(struct doc *d, uint64_t p)
 {
-    int rc = pages_reserve(d, p);
+    int rc = pagemap_put(&d->pages, p, pagemap_get(&d->frozen, p));
     if (rc)
         return rc;
-    d->pages[p] = d->frozen[p];
-    d->frozen[p] = NULL;
+    pagemap_take(&d->frozen, p);
     d->nfrozen--;
     d->npresent++;
     return 0;
@@ -1177,9 +1148,9 @@ static void spill_finish(struct store *s, struct doc *d, int rc, uint32_t kept,
                          struct wl_build *l, uint64_t end)
 {
     for (uint64_t p = end / DOC_PAGE; rc == 0 && p * DOC_PAGE < d->frozen_size; p++) {
-        if (p < d->npages && d->pages[p])
+        if (pagemap_get(&d->pages, p))
             continue;
-        if (p < d->frozen_slots && d->frozen[p]) {
+        if (pagemap_get(&d->frozen, p)) {
             rc = frozen_thaw(d, p);
         } else {
             uint8_t *pg;
@@ -1189,13 +1160,11 @@ static void spill_finish(struct store *s, struct doc *d, int rc, uint32_t kept,
     if (rc == 0 && (rc = wl_splice(&d->wl, kept, l)) == 0)
         list_changed(d);
     wl_build_free(&d->wl, l);
-    for (uint64_t p = 0; p < d->frozen_slots; p++) {
-        if (!d->frozen[p])
-            continue;
-        int live = p < d->npages && d->pages[p];
+    for (uint64_t p = pagemap_next(&d->frozen, 0); p != PAGEMAP_NONE;
+         p = pagemap_next(&d->frozen, p + 1)) {
+        int live = pagemap_get(&d->pages, p) != NULL;
         if ((rc == 0 && (p + 1) * DOC_PAGE <= end) || live || frozen_thaw(d, p) != 0) {
-            page_release(d, d->frozen[p]);
-            d->frozen[p] = NULL;
+            page_release(d, pagemap_take(&d->frozen, p));
             d->nfrozen--;
         }
     }
@@ -1211,7 +1180,7 @@ static void *spill_main(void *arg)
     uint8_t *cache = malloc(CHUNK_MAX);
     /* Only this thread changes the working list or the frozen pages while
      * d->spilling is set: they are read without the lock. */
-    struct view v = {d->frozen, d->frozen_slots, d->frozen_size, cache, &cache_index};
+    struct view v = {&d->frozen, d->frozen_size, cache, &cache_index};
     struct wl_build l = {0};
     uint32_t kept = 0;
     uint64_t end = 0;
@@ -1245,30 +1214,26 @@ static void spill_start(struct store *s, struct doc *d)
         pthread_join(d->spill_thread, NULL);
         d->spill_joinable = 0;
     }
-    if (d->frozen_slots < d->npages) {
-        uint8_t **f = realloc(d->frozen, d->npages * sizeof *f);
-        if (!f)
-            return;
-        memset(f + d->frozen_slots, 0, (d->npages - d->frozen_slots) * sizeof *f);
-        d->frozen = f;
-        d->frozen_slots = d->npages;
-    }
     /* The page written last stays live (the writer is most likely to
      * write it again); the spill gets a copy of it, so that it sees the
      * content as it is now, not the list's older bytes there. */
     uint64_t keep = d->write_hi ? (d->write_hi - 1) / DOC_PAGE : 0;
-    for (uint64_t p = 0; p < d->npages; p++) {
-        if (!d->pages[p])
-            continue;
+    for (uint64_t p = pagemap_next(&d->pages, 0); p != PAGEMAP_NONE;
+         p = pagemap_next(&d->pages, p + 1)) {
+        uint8_t *pg = pagemap_get(&d->pages, p);
         if (p == keep) {
             uint8_t *copy = page_alloc(d);
             if (!copy)
                 continue;
-            memcpy(copy, d->pages[p], DOC_PAGE);
-            d->frozen[p] = copy;
+            memcpy(copy, pg, DOC_PAGE);
+            if (pagemap_put(&d->frozen, p, copy) != 0) {
+                page_release(d, copy);
+                continue;
+            }
         } else {
-            d->frozen[p] = d->pages[p];
-            d->pages[p] = NULL;
+            if (pagemap_put(&d->frozen, p, pg) != 0)
+                continue; /* stays live: the next spill takes it */
+            pagemap_take(&d->pages, p);
             d->npresent--;
         }
         d->nfrozen++;

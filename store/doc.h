@@ -40,6 +40,7 @@
 #include <sys/types.h>
 
 #include "store/node.h"
+#include "store/pagemap.h"
 #include "store/store.h"
 #include "store/version.h"
 #include "store/wlist.h"
@@ -93,15 +94,14 @@ struct doc {
     struct wlist wl;
     uint64_t wlimit; /* the list's content is valid below this offset */
     uint64_t size;
-    uint8_t **pages;
-    size_t npages;
+    struct pagemap pages;
     size_t npresent; /* pages held */
     uint8_t **spare;  /* wiped pages kept for the next writes after a spill */
     size_t nspare;
     /* A spill in flight runs on a thread of its own over the pages frozen
      * for it (content as it was then); writes meanwhile go to new pages. */
-    uint8_t **frozen;
-    size_t frozen_slots, nfrozen;
+    struct pagemap frozen;
+    size_t nfrozen;
     uint64_t frozen_size;
     uint64_t write_hi; /* end of the last write */
     int spilling;

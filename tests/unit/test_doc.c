@@ -598,6 +598,73 @@ END_TEST
 
 static void expect_reads(struct doc *d, const uint8_t *want, size_t n);
 
+/* Pages far apart cost a block each, found in order; an emptied block
+ * goes. */
+START_TEST(test_pagemap_sparse)
+{
+    struct pagemap m = {0};
+    static uint8_t a, b, c;
+    const uint64_t far = ((uint64_t)1 << 40) / DOC_PAGE - 1; /* the last page of 1 TiB */
+    ck_assert_uint_eq(pagemap_next(&m, 0), PAGEMAP_NONE);
+    ck_assert_int_eq(pagemap_put(&m, 5, &a), 0);
+    ck_assert_int_eq(pagemap_put(&m, PAGEMAP_BLOCK + 1, &b), 0);
+    ck_assert_int_eq(pagemap_put(&m, far, &c), 0);
+    ck_assert_uint_eq(m.count, 3);
+    ck_assert_ptr_eq(pagemap_get(&m, 5), &a);
+    ck_assert_ptr_null(pagemap_get(&m, 6));
+    ck_assert_ptr_null(pagemap_get(&m, far + 5000));
+    ck_assert_uint_eq(pagemap_next(&m, 0), 5);
+    ck_assert_uint_eq(pagemap_next(&m, 6), PAGEMAP_BLOCK + 1);
+    ck_assert_uint_eq(pagemap_next(&m, PAGEMAP_BLOCK + 2), far);
+    ck_assert_uint_eq(pagemap_next(&m, far + 1), PAGEMAP_NONE);
+    ck_assert(pagemap_any(&m, 0, 6));
+    ck_assert(!pagemap_any(&m, 6, PAGEMAP_BLOCK + 1));
+    ck_assert(pagemap_any(&m, 6, PAGEMAP_BLOCK + 2));
+    ck_assert(!pagemap_any(&m, 5, 5));
+    /* 8 bytes of table per block of 64 MiB, and three blocks */
+    ck_assert_uint_le(m.nblk, 2 * ((far >> PAGEMAP_SHIFT) + 1));
+    size_t blocks = 0;
+    for (size_t i = 0; i < m.nblk; i++)
+        blocks += m.blk[i] != NULL;
+    ck_assert_uint_eq(blocks, 3);
+    ck_assert_ptr_eq(pagemap_take(&m, PAGEMAP_BLOCK + 1), &b);
+    ck_assert_ptr_null(pagemap_take(&m, PAGEMAP_BLOCK + 1));
+    ck_assert_ptr_null(m.blk[1]);
+    ck_assert_uint_eq(pagemap_next(&m, 6), far);
+    ck_assert_ptr_eq(pagemap_take(&m, 5), &a);
+    ck_assert_ptr_eq(pagemap_take(&m, far), &c);
+    ck_assert_uint_eq(m.count, 0);
+    ck_assert_uint_eq(pagemap_next(&m, 0), PAGEMAP_NONE);
+    pagemap_free(&m);
+}
+END_TEST
+
+/* A write near the end of the largest document and one at its start: the
+ * content between reads as zeros, and the document holds two pages. */
+START_TEST(test_doc_far_apart_writes)
+{
+    uint64_t id = make_doc_node();
+    struct doc *d = open_doc(id, 0);
+    const uint64_t end = DOC_SIZE_MAX - 10;
+    ck_assert_int_eq(doc_write(t.s, d, "start", 5, 0), 5);
+    ck_assert_int_eq(doc_write(t.s, d, "the end", 7, end), 7);
+    ck_assert_uint_eq(doc_size(d), end + 7);
+    ck_assert_uint_eq(d->npresent, 2);
+    uint8_t buf[64];
+    ck_assert_int_eq(doc_read(t.s, d, buf, 7, end), 7);
+    ck_assert_mem_eq(buf, "the end", 7);
+    ck_assert_int_eq(doc_read(t.s, d, buf, 20, end - 13), 20);
+    ck_assert(all_zero(buf, 13));
+    ck_assert_int_eq(doc_read(t.s, d, buf, 5, 0), 5);
+    ck_assert_mem_eq(buf, "start", 5);
+    ck_assert_int_eq(doc_read(t.s, d, buf, 64, (uint64_t)1 << 39), 64);
+    ck_assert(all_zero(buf, 64));
+    ck_assert_int_eq(doc_truncate(t.s, d, 5), 0);
+    ck_assert_uint_eq(d->npresent, 1);
+    doc_free(d);
+}
+END_TEST
+
 static int held_count(struct doc *d)
 {
     int n = 0;
@@ -1109,6 +1176,8 @@ Suite *doc_suite(void)
     tcase_add_test(tc, test_doc_read_atomic_against_rewrites);
     tcase_add_test(tc, test_doc_reads_across_chunks_and_pages);
     tcase_add_test(tc, test_doc_large_list_in_segments);
+    tcase_add_test(tc, test_pagemap_sparse);
+    tcase_add_test(tc, test_doc_far_apart_writes);
     suite_add_tcase(s, tc);
     }
     return s;

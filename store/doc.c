@@ -671,7 +671,7 @@ static struct ahead_chunk *ahead_plan(struct store *s, struct doc *d, uint64_t o
     size_t cap = 0;
     uint32_t i;
     int rc = cur_find(s, NULL, &cur, from, &i);
-    for (; rc == 0; i++) {
+    for (; rc == 0 && i < d->wl.n; i++) {
         if ((rc = cur_at(s, NULL, &cur, i)) != 0 ||
             (rc = grow((void **)&c, &cap, *n + 1, sizeof *c)) != 0)
             break;

@@ -359,11 +359,23 @@ int wl_build_at_start(const struct wl_build *b)
 int wl_build_push(struct store *s, MDB_txn *txn, struct wl_build *b,
                   const uint8_t id[CHUNK_ID_BYTES], uint32_t len)
 {
-    if (!b->open && !(b->open = buf_new(s->seg_max)))
+    /* grown as it fills: a small document's save allocates a few entries,
+     * not a whole segment's */
+    if (!b->open && !(b->open = buf_new(64)))
         return -ENOMEM;
     struct wl_buf *o = b->open;
-    if (o->n == o->cap) /* a store whose seg_max changed: never more than cap */
-        return -EFBIG;
+    if (o->n == o->cap) {
+        uint32_t cap = o->cap * 2;
+        struct version_chunk *c = realloc(o->c, (size_t)cap * sizeof *c);
+        if (!c)
+            return -ENOMEM;
+        o->c = c;
+        uint64_t *off = realloc(o->off, ((size_t)cap + 1) * sizeof *off);
+        if (!off)
+            return -ENOMEM;
+        o->off = off;
+        o->cap = cap;
+    }
     if (o->n == 0)
         o->off[0] = 0;
     b->open_named = 0;

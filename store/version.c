@@ -22,6 +22,34 @@
 #define SEG_DESC (CHUNK_ID_BYTES + 4 + 8)
 #define SEG_RECORD_VERSION 1
 
+/* Reads n list entries (id, u32 length) into c[0..n), each after it was
+ * read whole (c may lie below the reader's bytes: decoding in place);
+ * their lengths' sum, a length out of range marking the reader bad. */
+static uint64_t decode_entries(struct codec_reader *r, struct version_chunk *c, uint32_t n)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct version_chunk e;
+        codec_get_bytes(r, e.id, CHUNK_ID_BYTES);
+        e.len = codec_get_u32(r);
+        if (e.len == 0 || e.len > CHUNK_MAX)
+            r->bad = 1;
+        total += e.len;
+        c[i] = e;
+    }
+    return total;
+}
+
+/* A record of plen bytes at p, whose first n entries now hold a list
+ * decoded in place: the rest wiped, the buffer shrunk to the list. */
+static struct version_chunk *list_in_place(uint8_t *p, size_t plen, uint32_t n)
+{
+    size_t keep = (size_t)n * sizeof(struct version_chunk);
+    sodium_memzero(p + keep, plen - keep);
+    struct version_chunk *shrunk = realloc(p, keep ? keep : 1);
+    return shrunk ? shrunk : (struct version_chunk *)(void *)p;
+}
+
 /* The segments a record of version 2 names (the reader is past the chunk
  * count): u32 count | (id, u32 chunks, u64 bytes) x count. */
 static int decode_segs(struct codec_reader *r, struct version *out)
@@ -113,29 +141,14 @@ static int decode(const uint8_t *p, size_t n, uint64_t node, uint32_t number,
         rc = -ENOMEM;
         goto fail;
     }
-    uint64_t total = 0;
-    for (uint32_t i = 0; i < out->nchunks; i++) {
-        struct version_chunk e;
-        codec_get_bytes(&r, e.id, CHUNK_ID_BYTES);
-        e.len = codec_get_u32(&r);
-        if (e.len == 0 || e.len > CHUNK_MAX)
-            r.bad = 1;
-        total += e.len;
-        c[i] = e;
-    }
+    uint64_t total = decode_entries(&r, c, out->nchunks);
     if (!codec_reader_ok(&r) || total != out->size) {
         if (!own)
             free(c);
         goto fail;
     }
-    out->chunks = c;
-    if (own) {
-        size_t keep = (size_t)out->nchunks * sizeof *c;
-        sodium_memzero(own + keep, n - keep); /* the rest: the header's names */
-        struct version_chunk *shrunk = realloc(own, keep ? keep : 1);
-        if (shrunk)
-            out->chunks = shrunk;
-    }
+    /* in place, the rest (the header's names) is wiped */
+    out->chunks = own ? list_in_place(own, n, out->nchunks) : c;
     return 0;
 fail:
     version_clear(out);
@@ -313,22 +326,9 @@ int version_seg_get(struct store *s, MDB_txn *txn, const struct version_seg *g,
     if (codec_get_u8(&r) == SEG_RECORD_VERSION && codec_get_u32(&r) == g->n &&
         codec_reader_ok(&r) && r.left == (size_t)g->n * SEG_ENTRY) {
         /* decoded in place: entry i is written where entry i + 5/36 was */
-        struct version_chunk *c = (struct version_chunk *)(void *)p;
-        uint64_t total = 0;
-        for (uint32_t i = 0; i < g->n; i++) {
-            struct version_chunk e;
-            codec_get_bytes(&r, e.id, CHUNK_ID_BYTES);
-            e.len = codec_get_u32(&r);
-            if (e.len == 0 || e.len > CHUNK_MAX)
-                r.bad = 1;
-            total += e.len;
-            c[i] = e;
-        }
+        uint64_t total = decode_entries(&r, (struct version_chunk *)(void *)p, g->n);
         if (codec_reader_ok(&r) && total == g->bytes) {
-            size_t keep = (size_t)g->n * sizeof *c;
-            sodium_memzero(p + keep, n - keep);
-            struct version_chunk *shrunk = realloc(p, keep ? keep : 1);
-            *out = shrunk ? shrunk : c;
+            *out = list_in_place(p, n, g->n);
             return 0;
         }
     }

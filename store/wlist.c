@@ -174,12 +174,14 @@ int wl_adopt(struct store *s, struct wlist *l, const struct version *v)
     return 0;
 }
 
-uint32_t wl_seg_at(const struct wlist *l, uint64_t off)
+/* The last segment whose start (by_offset) or first index is at most key. */
+static uint32_t seg_search(const struct wlist *l, uint64_t key, int by_offset)
 {
     uint32_t lo = 0, hi = l->nseg;
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (l->seg[mid].start <= off)
+        uint64_t at = by_offset ? l->seg[mid].start : l->seg[mid].first;
+        if (at <= key)
             lo = mid;
         else
             hi = mid;
@@ -187,17 +189,14 @@ uint32_t wl_seg_at(const struct wlist *l, uint64_t off)
     return lo;
 }
 
+uint32_t wl_seg_at(const struct wlist *l, uint64_t off)
+{
+    return seg_search(l, off, 1);
+}
+
 uint32_t wl_seg_of(const struct wlist *l, uint32_t i)
 {
-    uint32_t lo = 0, hi = l->nseg;
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (l->seg[mid].first <= i)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
+    return seg_search(l, i, 0);
 }
 
 /* Lets go of the stored segment used longest ago that nobody holds, while

@@ -949,23 +949,21 @@ static int chunk_clean(const struct doc *d, const struct view *v, uint32_t i, ui
     return !chunk_ended_content(d, v, i) && span_clean(d, v, a, b);
 }
 
-/* Where the new list meets the old one at the start of old segment k with
- * nothing changed from there on: the segments that can be taken over as
- * they are, [k, *end) (the last one is cut again when content goes on
- * past it).  0 when none. */
+/* Where the new list meets the old one at the start of old segment k:
+ * the segments from k on that still hold their content in view v, which
+ * can be taken over as they are, [k, *end) (the list's last is cut again
+ * when content goes on past it).  0 when none. */
 static int rest_clean(const struct doc *d, const struct view *v, uint32_t k, uint32_t *end)
 {
     const struct wlist *l = &d->wl;
-    if (v->size < l->bytes)
+    uint32_t last = v->size == l->bytes ? l->nseg : l->nseg - 1;
+    if (v->size < l->bytes || k >= last)
         return 0;
-    uint32_t e = v->size == l->bytes ? l->nseg : l->nseg - 1;
-    if (e <= k)
-        return 0;
-    uint64_t b = l->seg[e - 1].start + l->seg[e - 1].g.bytes;
-    if (!span_clean(d, v, l->seg[k].start, b))
-        return 0;
+    uint32_t e = k;
+    while (e < last && span_clean(d, v, l->seg[e].start, l->seg[e].start + l->seg[e].g.bytes))
+        e++;
     *end = e;
-    return 1;
+    return e > k;
 }
 
 /* New chunks are stored a few at a time (chunk_put_many hashes and seals
@@ -1145,7 +1143,8 @@ static int frozen_thaw(struct doc *d, uint64_t p)
  * a write has made a newer one.  On any error nothing of the content
  * changes: the commit stores it. */
 static void spill_finish(struct store *s, struct doc *d, int rc, uint32_t kept,
-                         struct wl_build *l, uint64_t end)
+                         struct wl_build *l, uint64_t end,
+                         const uint8_t (*stored)[CHUNK_ID_BYTES], uint32_t nstored)
 {
     for (uint64_t p = end / DOC_PAGE; rc == 0 && p * DOC_PAGE < d->frozen_size; p++) {
         if (pagemap_get(&d->pages, p))
@@ -1160,6 +1159,8 @@ static void spill_finish(struct store *s, struct doc *d, int rc, uint32_t kept,
     if (rc == 0 && (rc = wl_splice(&d->wl, kept, l)) == 0)
         list_changed(d);
     wl_build_free(&d->wl, l);
+    if (rc == 0)
+        wl_mark_ids(&d->wl, stored, nstored); /* committed with the spill */
     for (uint64_t p = pagemap_next(&d->frozen, 0); p != PAGEMAP_NONE;
          p = pagemap_next(&d->frozen, p + 1)) {
         int live = pagemap_get(&d->pages, p) != NULL;
@@ -1170,6 +1171,19 @@ static void spill_finish(struct store *s, struct doc *d, int rc, uint32_t kept,
     }
     if (rc)
         d->spill_at = d->npresent + DOC_SPILL_PAGES; /* no retry at every write */
+}
+
+/* Whether the spill of view v changes [start, start + bytes) of the list
+ * (a frozen page over it, or content cut short). */
+struct spill_changes {
+    const struct doc *d;
+    const struct view *v;
+};
+
+static int spill_changes(void *arg, uint64_t start, uint64_t bytes)
+{
+    const struct spill_changes *c = arg;
+    return bytes == 0 || !span_clean(c->d, c->v, start, start + bytes);
 }
 
 static void *spill_main(void *arg)
@@ -1185,9 +1199,15 @@ static void *spill_main(void *arg)
     uint32_t kept = 0;
     uint64_t end = 0;
     MDB_txn *txn = NULL;
+    uint8_t(*stored)[CHUNK_ID_BYTES] = NULL;
+    uint32_t nstored = 0;
     int rc = cache ? store_txn_begin(s, 0, &txn) : -ENOMEM;
     if (rc == 0) {
-        rc = rechunk(s, txn, d, &v, 0, &l, &kept, &end);
+        struct spill_changes sc = {d, &v};
+        struct wl_changing ch = {spill_changes, &sc};
+        rc = wl_store_some(s, txn, &d->wl, WL_UNSTORED, &ch, &stored, &nstored);
+        if (rc == 0)
+            rc = rechunk(s, txn, d, &v, 0, &l, &kept, &end);
         if (rc == 0)
             rc = store_txn_commit(s, txn);
         else
@@ -1198,7 +1218,8 @@ static void *spill_main(void *arg)
         free(cache);
     }
     pthread_mutex_lock(&d->mu);
-    spill_finish(s, d, rc, kept, &l, end);
+    spill_finish(s, d, rc, kept, &l, end, (const uint8_t(*)[CHUNK_ID_BYTES])stored, nstored);
+    free(stored);
     d->spilling = 0;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);

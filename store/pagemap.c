@@ -66,7 +66,22 @@ uint64_t pagemap_next(const struct pagemap *m, uint64_t p)
 
 int pagemap_any(const struct pagemap *m, uint64_t a, uint64_t b)
 {
-    return a < b && pagemap_next(m, a) < b;
+    /* looks at [a, b) only: asked for each chunk of a long list, a scan
+     * on to the next page held cost a spill seconds */
+    if (m->count == 0 || a >= b)
+        return 0;
+    uint64_t last = (b - 1) >> PAGEMAP_SHIFT;
+    for (uint64_t k = a >> PAGEMAP_SHIFT; k <= last && k < m->nblk; k++) {
+        const struct pagemap_block *blk = m->blk[k];
+        if (!blk)
+            continue;
+        uint64_t i = k == a >> PAGEMAP_SHIFT ? a & (PAGEMAP_BLOCK - 1) : 0;
+        uint64_t e = k == last ? ((b - 1) & (PAGEMAP_BLOCK - 1)) + 1 : PAGEMAP_BLOCK;
+        for (; i < e; i++)
+            if (blk->pg[i])
+                return 1;
+    }
+    return 0;
 }
 
 void pagemap_free(struct pagemap *m)

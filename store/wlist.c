@@ -386,20 +386,106 @@ int wl_build_push(struct store *s, MDB_txn *txn, struct wl_build *b,
     b->bytes += len;
     if (!version_seg_cut(s, id, o->n))
         return 0;
+    /* closed: held, not stored yet (wl_store_some, or the close, stores
+     * it; a spill's segment that the next spill changes again is never
+     * stored) */
     int rc = segs_room(&b->seg, &b->cap, b->nseg + 1);
     if (rc)
         return rc;
-    struct wl_seg g = open_seg(b);
-    g.buf = NULL;
-    version_seg_name(s, o->c, o->n, g.g.id);
-    g.named = 1;
-    rc = version_seg_put(s, txn, o->c, o->n, g.g.id);
-    if (rc)
-        return rc;
-    g.stored = 1;
-    b->seg[b->nseg++] = g;
-    o->n = 0; /* the buffer is used again for the next */
+    b->seg[b->nseg++] = open_seg(b);
+    b->open = NULL;
+    b->open_named = 0;
     return 0;
+}
+
+static int wl_store_locked(struct store *s, MDB_txn *txn, struct wlist *l, uint32_t keep,
+                           const struct wl_changing *ch, uint8_t (**ids)[CHUNK_ID_BYTES],
+                           uint32_t *nids);
+
+int wl_store_some(struct store *s, MDB_txn *txn, struct wlist *l, uint32_t keep,
+                  const struct wl_changing *ch, uint8_t (**ids)[CHUNK_ID_BYTES],
+                  uint32_t *nids)
+{
+    *ids = NULL;
+    *nids = 0;
+    pthread_mutex_lock(&l->mu); /* the clock; stores under it (rare) */
+    int rc = wl_store_locked(s, txn, l, keep, ch, ids, nids);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+static int wl_store_locked(struct store *s, MDB_txn *txn, struct wlist *l, uint32_t keep,
+                           const struct wl_changing *ch, uint8_t (**ids)[CHUNK_ID_BYTES],
+                           uint32_t *nids)
+{
+    /* the list's last segment is its open end: the next spill cuts it again;
+     * one the spill about to run changes is left to it */
+    uint32_t cand = 0;
+    for (uint32_t k = 0; k + 1 < l->nseg; k++) {
+        struct wl_seg *g = &l->seg[k];
+        g->storing = !g->stored && ch && ch->fn(ch->arg, g->start, g->g.bytes);
+        cand += !g->stored && !g->storing;
+    }
+    if (cand <= keep) {
+        for (uint32_t k = 0; k < l->nseg; k++)
+            l->seg[k].storing = 0;
+        return 0;
+    }
+    uint8_t (*out)[CHUNK_ID_BYTES] = malloc((size_t)(cand - keep) * CHUNK_ID_BYTES);
+    if (!out) {
+        for (uint32_t k = 0; k < l->nseg; k++)
+            l->seg[k].storing = 0;
+        return -ENOMEM;
+    }
+    int rc = 0;
+    uint32_t n = 0;
+    while (rc == 0 && n < cand - keep) {
+        /* the one used longest ago */
+        struct wl_seg *old = NULL;
+        for (uint32_t k = 0; k + 1 < l->nseg; k++) {
+            struct wl_seg *g = &l->seg[k];
+            if (g->stored || g->storing)
+                continue;
+            if (!old || g->used < old->used)
+                old = g;
+        }
+        if (!old)
+            break;
+        seg_name(s, old);
+        rc = version_seg_put(s, txn, old->buf->c, old->g.n, old->g.id);
+        old->storing = 1;
+        memcpy(out[n++], old->g.id, CHUNK_ID_BYTES);
+    }
+    for (uint32_t k = 0; k < l->nseg; k++)
+        l->seg[k].storing = 0;
+    if (rc) {
+        free(out);
+        return rc;
+    }
+    *ids = out;
+    *nids = n;
+    return 0;
+}
+
+void wl_mark_ids(struct wlist *l, const uint8_t (*ids)[CHUNK_ID_BYTES], uint32_t n)
+{
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&l->mu);
+    for (uint32_t k = 0; k < l->nseg; k++) {
+        struct wl_seg *g = &l->seg[k];
+        if (g->stored || !g->named)
+            continue;
+        for (uint32_t j = 0; j < n; j++)
+            if (memcmp(g->g.id, ids[j], CHUNK_ID_BYTES) == 0) {
+                g->stored = 1;
+                if (g->buf)
+                    l->nheld++;
+                break;
+            }
+    }
+    let_go(l);
+    pthread_mutex_unlock(&l->mu);
 }
 
 int wl_build_take(struct wlist *l, struct wl_build *b, uint32_t k, uint32_t end)
@@ -459,14 +545,14 @@ int wl_to_version(struct store *s, MDB_txn *txn, struct wlist *l, uint32_t kept,
     /* One segment not stored (a list that was never cut): in the record.
      * One stored already (cut where the list ends) is named as it is. */
     int inline_list = nseg == 0 || (nseg == 1 && (kept ? !l->seg[0].stored
-                                                      : b->nseg == 0));
+                                                      : b->nseg == 0 || !b->seg[0].stored));
     if (inline_list) {
         struct wl_buf *hb = NULL;
         const struct version_chunk *c = NULL;
         int rc = kept ? wl_hold(s, txn, l, 0, &hb) : 0;
         if (rc)
             return rc;
-        c = hb ? hb->c : (has_open(b) ? b->open->c : NULL);
+        c = hb ? hb->c : b->nseg ? b->seg[0].buf->c : (has_open(b) ? b->open->c : NULL);
         v->chunks = malloc((n ? n : 1) * sizeof *v->chunks);
         if (v->chunks && n)
             memcpy(v->chunks, c, n * sizeof *v->chunks);

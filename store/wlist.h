@@ -32,7 +32,11 @@
 #include "store/version.h"
 
 /* Stored segments held at most, besides those in use. */
-#define WL_RESIDENT 4
+#define WL_RESIDENT 16
+/* Segments not stored yet (changed by spills) kept so at most, besides
+ * those the last spill made: a spill stores the rest, those used longest
+ * ago, before it cuts (a segment changed again soon is never stored). */
+#define WL_UNSTORED 16
 
 struct wl_buf {
     uint32_t refs; /* guarded by the list's mu */
@@ -47,6 +51,7 @@ struct wl_seg {
     uint64_t start;       /* offset of its first byte */
     uint8_t stored;       /* in "lists": can be read again */
     uint8_t named;
+    uint8_t storing;      /* wl_store_some's mark while it runs */
     struct wl_buf *buf;   /* held, or NULL (only when stored) */
     uint64_t used;
 };
@@ -91,10 +96,26 @@ struct wl_build {
 };
 
 void wl_build_free(struct wlist *l, struct wl_build *b);
-/* Appends a chunk; a segment it closes is stored in txn.  0 or errors of
- * version_seg_put. */
+/* Appends a chunk; a segment it closes is kept held, not stored (txn
+ * unused).  0 or -ENOMEM. */
 int wl_build_push(struct store *s, MDB_txn *txn, struct wl_build *b,
                   const uint8_t id[CHUNK_ID_BYTES], uint32_t len);
+/* Stores in txn the segments of l not stored (but the last, its open
+ * end, and those ch says are about to change) beyond the keep used
+ * last, and gives their ids (*ids, malloc'd)
+ * for wl_mark_ids once txn is committed.  0, -ENOMEM or errors of
+ * version_seg_put (then nothing is to be marked). */
+struct wl_changing {
+    /* whether the segment at [start, start + bytes) is about to change */
+    int (*fn)(void *arg, uint64_t start, uint64_t bytes);
+    void *arg;
+};
+int wl_store_some(struct store *s, MDB_txn *txn, struct wlist *l, uint32_t keep,
+                  const struct wl_changing *ch, uint8_t (**ids)[CHUNK_ID_BYTES],
+                  uint32_t *nids);
+/* The segments of l named ids[0..n) are stored (their transaction was
+ * committed): they can be let go of. */
+void wl_mark_ids(struct wlist *l, const uint8_t (*ids)[CHUNK_ID_BYTES], uint32_t n);
 /* Whether the builder is at a segment's start (nothing open). */
 int wl_build_at_start(const struct wl_build *b);
 /* Takes over l's segments [k, end) as they are (at a segment's start). */

@@ -702,10 +702,11 @@ START_TEST(test_doc_large_list_in_segments)
     t.s->seg_max = STORE_SEG_MAX;
     uint64_t id = stored_doc(model, N);
     ck_assert_uint_eq(nsegs_of(id, 1), 0);
-    /* segments of about 10 chunks: cut wherever an id says so, the count
-     * rarely deciding (so an edit changes the segments around it only) */
-    t.s->seg_min = 2;
-    t.s->seg_mask = 7;
+    /* segments of about 4 chunks: cut wherever an id says so, the count
+     * never deciding below 64 (so an edit changes the segments around it
+     * only) */
+    t.s->seg_min = 1;
+    t.s->seg_mask = 3;
     t.s->seg_max = 64;
     /* read as many segments, held (nothing stores them) */
     struct doc *d = open_doc(id, 1);

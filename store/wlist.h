@@ -5,10 +5,12 @@
  * The list is a table of segments (store/version.h): each knows its chunk
  * count, byte length, first index and offset.  A segment stored in
  * "lists" is read when used and let go of when WL_RESIDENT others were
- * used since; one not stored (a list kept in its version's record, the
- * open end of a list being written) stays held.  So an open document of
+ * used since; one not stored (a list kept in its version's record, a
+ * segment a spill changed, the open end of a list being written) stays
+ * held until it is stored: a spill stores those used longest ago beyond
+ * WL_UNSTORED waiting, the close all of them.  So an open document of
  * any size holds its segment table (52 bytes per segment of a few
- * thousand chunks) and a few segments, not its whole list.
+ * thousand chunks) and a few dozen segments at most, not its whole list.
  *
  * A segment's chunks are held in a wl_buf that callers hold a reference
  * to while they use it (wl_hold / wl_release), so that one thread letting
@@ -17,10 +19,10 @@
  * reads it meanwhile (doc.c: d->mu held and no spill in flight).
  *
  * A wl_build gathers a new list's tail (doc.c's rechunk): chunks pushed
- * are cut into segments as the store cuts them; each segment closed is
- * stored (in the builder's transaction) and let go of; the open end stays
- * held.  Where the new list meets the old one at a segment's start past
- * every change, the old segments are taken over as they are.
+ * are cut into segments as the store cuts them, each kept held, not
+ * stored (a segment a spill changes is often changed by the next one).
+ * Where the new list is at a segment's start and an old segment from
+ * there on is unchanged, the old segment is taken over as it is.
  */
 #ifndef CASEFS_WLIST_H
 #define CASEFS_WLIST_H

@@ -515,15 +515,18 @@ int wl_splice(struct wlist *l, uint32_t kept, struct wl_build *b)
         return rc;
     pthread_mutex_lock(&l->mu);
     segs_drop(l, kept);
+    /* what was cut now counts as used now (not the oldest to store) */
     for (uint32_t k = 0; k < b->nseg; k++) {
         struct wl_seg g = b->seg[k];
         if (g.buf && g.stored)
             l->nheld++;
+        g.used = ++l->clock;
         l->seg[l->nseg++] = g;
     }
     b->nseg = 0;
     if (has_open(b)) {
-        l->seg[l->nseg++] = open_seg(b);
+        l->seg[l->nseg] = open_seg(b);
+        l->seg[l->nseg++].used = ++l->clock;
         b->open = NULL;
         b->open_named = 0;
     }

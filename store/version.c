@@ -362,13 +362,12 @@ int version_each_chunk(struct store *s, MDB_txn *txn, const struct version *v,
     return 0;
 }
 
-static void digest_seg(crypto_generichash_state *st, const uint8_t id[CHUNK_ID_BYTES],
-                       uint32_t n, uint64_t bytes)
+void version_digest_add(crypto_generichash_state *st, const struct version_seg *g)
 {
     uint8_t d[SEG_DESC];
-    memcpy(d, id, CHUNK_ID_BYTES);
-    codec_be32_put(d + CHUNK_ID_BYTES, n);
-    codec_be64_put(d + CHUNK_ID_BYTES + 4, bytes);
+    memcpy(d, g->id, CHUNK_ID_BYTES);
+    codec_be32_put(d + CHUNK_ID_BYTES, g->n);
+    codec_be64_put(d + CHUNK_ID_BYTES + 4, g->bytes);
     crypto_generichash_update(st, d, sizeof d);
 }
 
@@ -379,16 +378,16 @@ int version_digest(const struct store *s, const struct version *v,
     crypto_generichash_init(&st, NULL, 0, VERSION_DIGEST);
     if (v->nsegs) {
         for (uint32_t k = 0; k < v->nsegs; k++)
-            digest_seg(&st, v->segs[k].id, v->segs[k].n, v->segs[k].bytes);
+            version_digest_add(&st, &v->segs[k]);
     } else {
         uint32_t from = 0;
         uint64_t bytes = 0;
         for (uint32_t i = 0; i < v->nchunks; i++) {
             bytes += v->chunks[i].len;
             if (i + 1 == v->nchunks || version_seg_cut(s, v->chunks[i].id, i + 1 - from)) {
-                uint8_t id[CHUNK_ID_BYTES];
-                version_seg_name(s, v->chunks + from, i + 1 - from, id);
-                digest_seg(&st, id, i + 1 - from, bytes);
+                struct version_seg g = {.n = i + 1 - from, .bytes = bytes};
+                version_seg_name(s, v->chunks + from, g.n, g.id);
+                version_digest_add(&st, &g);
                 from = i + 1;
                 bytes = 0;
             }

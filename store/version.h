@@ -26,6 +26,8 @@
 
 #include <stdint.h>
 
+#include <sodium.h>
+
 #include "store/chunk.h"
 #include "store/store.h"
 
@@ -83,6 +85,10 @@ int version_same_content(const struct store *s, const struct version *a,
  * their digests are (ids are collision-resistant hashes). 0 or -ENOMEM. */
 int version_digest(const struct store *s, const struct version *v,
                    uint8_t out[VERSION_DIGEST]);
+
+/* Adds segment g to a version_digest being made (crypto_generichash,
+ * VERSION_DIGEST bytes, no key). */
+void version_digest_add(crypto_generichash_state *st, const struct version_seg *g);
 
 /* Segments.  Whether a segment that holds count chunks, the last one id,
  * ends with it. */

@@ -9,7 +9,6 @@
 
 #include <sodium.h>
 
-#include "store/codec.h"
 
 static struct wl_buf *buf_new(uint32_t cap)
 {
@@ -279,15 +278,6 @@ static void seg_name(struct store *s, struct wl_seg *g)
     g->named = 1;
 }
 
-static void digest_add(crypto_generichash_state *st, const struct version_seg *g)
-{
-    uint8_t d[CHUNK_ID_BYTES + 12];
-    memcpy(d, g->id, CHUNK_ID_BYTES);
-    codec_be32_put(d + CHUNK_ID_BYTES, g->n);
-    codec_be64_put(d + CHUNK_ID_BYTES + 4, g->bytes);
-    crypto_generichash_update(st, d, sizeof d);
-}
-
 /* The open end of b as a segment (not stored, not named). */
 static struct wl_seg open_seg(struct wl_build *b)
 {
@@ -320,16 +310,16 @@ void wl_digest_spliced(struct store *s, struct wlist *l, uint32_t kept,
     crypto_generichash_init(&st, NULL, 0, VERSION_DIGEST);
     for (uint32_t k = 0; k < kept; k++) {
         seg_name(s, &l->seg[k]);
-        digest_add(&st, &l->seg[k].g);
+        version_digest_add(&st, &l->seg[k].g);
     }
     for (uint32_t k = 0; b && k < b->nseg; k++) {
         seg_name(s, &b->seg[k]);
-        digest_add(&st, &b->seg[k].g);
+        version_digest_add(&st, &b->seg[k].g);
     }
     if (has_open(b)) {
         open_name(s, b);
         struct wl_seg g = open_seg(b);
-        digest_add(&st, &g.g);
+        version_digest_add(&st, &g.g);
     }
     crypto_generichash_final(&st, out, VERSION_DIGEST);
 }

@@ -8,9 +8,12 @@ CFLAGS  ?= -O2 -g
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Werror \
               -Wshadow -Wno-unused-parameter -pthread -I.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# LMDB is linked statically, its writes of data.mdb wrapped: store/written.h
+# says why.
+LMDB_LIBS  = -Wl,--wrap=pwrite,--wrap=writev,--wrap=write -Wl,-Bstatic -llmdb -Wl,-Bdynamic
+PKG_LIBS   = $(LMDB_LIBS) $(filter-out -llmdb,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 # store/ knows nothing of FUSE: its tests link without libfuse.
-STORE_LIBS = $(shell pkg-config --libs lmdb libsodium 2>/dev/null)
+STORE_LIBS = $(LMDB_LIBS) $(filter-out -llmdb,$(shell pkg-config --libs libsodium 2>/dev/null))
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 BUILD   ?= build
 
@@ -84,7 +87,7 @@ bench: deps
 
 $(BUILD)/bench-passthrough: bench/passthrough.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(shell pkg-config --libs fuse3 2>/dev/null) $(LDFLAGS)
 
 # The long run of the random-operation exerciser.
 soak: deps

@@ -14,9 +14,12 @@
 
 #include "store/codec.h"
 
-static const char SLOT_MAGIC[8] = {'c', 'f', 'd', 'u', 'r', 'b', 'l', '1'};
-/* Slot: magic | u64 seq | u64 txnid | u64 inode | u64 undone from | u64
- * undone to | boot | meta | checksum. */
+static const char OLD_MAGIC[8] = {'c', 'f', 'd', 'u', 'r', 'b', 'l', '1'};
+static const char SLOT_MAGIC[8] = {'c', 'f', 'd', 'u', 'r', 'b', 'l', '2'};
+/* Old slot (512 bytes): magic | u64 seq | u64 txnid | u64 inode | u64
+ * undone from | u64 undone to | boot | meta | checksum.  Slot (4 KiB):
+ * the same up to the meta, then u32 flags (0) | u32 pages | key | pages
+ * (u64 page number, tag) | zeros | checksum of all before it. */
 #define SLOT_SEQ 8
 #define SLOT_TXNID 16
 #define SLOT_INO 24
@@ -24,9 +27,14 @@ static const char SLOT_MAGIC[8] = {'c', 'f', 'd', 'u', 'r', 'b', 'l', '1'};
 #define SLOT_UNDONE_TO 40
 #define SLOT_BOOT 48
 #define SLOT_META (SLOT_BOOT + DURABLE_BOOT_BYTES)
-#define SLOT_SUM (SLOT_META + DURABLE_META_BYTES)
+#define OLD_SUM (SLOT_META + DURABLE_META_BYTES)
 #define SLOT_SUM_BYTES 32
-#define SLOT_USED (SLOT_SUM + SLOT_SUM_BYTES)
+#define SLOT_FLAGS (SLOT_META + DURABLE_META_BYTES)
+#define SLOT_NPAGES (SLOT_FLAGS + 4)
+#define SLOT_KEY (SLOT_NPAGES + 4)
+#define SLOT_PAGES (SLOT_KEY + WRITTEN_KEY_BYTES)
+#define SLOT_PAGE_BYTES (8 + WRITTEN_TAG_BYTES)
+#define SLOT_SUM (DURABLE_SLOT_BYTES - SLOT_SUM_BYTES)
 
 /* MDB_meta fields used here, as offsets into it (lmdb 0.9, mdb.c). */
 #define LMDB_MAGIC 0xBEEFC0DEu
@@ -38,7 +46,9 @@ static const char SLOT_MAGIC[8] = {'c', 'f', 'd', 'u', 'r', 'b', 'l', '1'};
 #define PAGE_FLAGS 10 /* mp_flags in the page header */
 #define P_META 0x08
 
-_Static_assert(SLOT_USED <= DURABLE_SLOT_BYTES, "a durable slot holds its record");
+_Static_assert(OLD_SUM + SLOT_SUM_BYTES <= DURABLE_OLD_SLOT_BYTES, "an old slot holds its record");
+_Static_assert(SLOT_PAGES + WRITTEN_PAGES_MAX * SLOT_PAGE_BYTES <= SLOT_SUM,
+               "a durable slot holds its record");
 
 int durable_boot_id(char boot[DURABLE_BOOT_BYTES])
 {
@@ -113,6 +123,22 @@ int durable_meta_read(int datafd, size_t psize, uint64_t txnid,
     return 0;
 }
 
+/* Makes the file DURABLE_FILE_BYTES long, its new bytes zeros written
+ * and flushed (allocated: a later slot write changes no metadata). */
+static int lengthen(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if (st.st_size >= DURABLE_FILE_BYTES)
+        return 0;
+    static const uint8_t zero[DURABLE_FILE_BYTES];
+    size_t from = (size_t)st.st_size;
+    if (pwrite(fd, zero, sizeof zero - from, (off_t)from) != (ssize_t)(sizeof zero - from))
+        return -EIO;
+    return fsync(fd) == 0 ? 0 : -errno;
+}
+
 int durable_open(const char *dir, int create)
 {
     char path[4096];
@@ -120,24 +146,17 @@ int durable_open(const char *dir, int create)
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0 && !create && (errno == EROFS || errno == EACCES))
         fd = open(path, O_RDONLY | O_CLOEXEC); /* a store on read-only media */
-    if (fd >= 0 || errno != ENOENT || !create)
-        return fd >= 0 ? fd : -errno;
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
+    if (fd < 0 && (errno != ENOENT || !create))
         return -errno;
-    /* Two empty slots, allocated now: later records change no metadata,
-     * so fdatasync flushes one block. */
-    uint8_t zero[2 * DURABLE_SLOT_BYTES] = {0};
-    int rc = 0;
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        rc = -errno;
-    else if (st.st_size < (off_t)sizeof zero &&
-             pwrite(fd, zero, sizeof zero, 0) != (ssize_t)sizeof zero)
-        rc = -EIO;
-    else if (fsync(fd) != 0)
-        rc = -errno;
-    if (rc == 0) {
+    int made = 0;
+    if (fd < 0) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return -errno;
+        made = 1;
+    }
+    int rc = made ? lengthen(fd) : 0;
+    if (rc == 0 && made) {
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0 || fsync(dfd) != 0)
             rc = -errno;
@@ -151,38 +170,25 @@ int durable_open(const char *dir, int create)
     return fd;
 }
 
-static void slot_sum(const uint8_t *slot, uint8_t out[SLOT_SUM_BYTES])
+static void slot_sum(const uint8_t *slot, size_t len, uint8_t out[SLOT_SUM_BYTES])
 {
-    crypto_generichash(out, SLOT_SUM_BYTES, slot, SLOT_SUM, NULL, 0);
+    crypto_generichash(out, SLOT_SUM_BYTES, slot, len, NULL, 0);
 }
 
-/* The newest valid slot: 0 with *p, *seq and *which; -ENOENT none. */
-static int read_newest(int fd, struct durable_point *p, uint64_t *seq, int *which)
+/* Decodes the slot at s (bytes of it that were read: n); 0 with *p and
+ * *seq, or -1 when it holds no valid record. */
+static int slot_decode(const uint8_t *s, size_t n, int old, struct durable_point *p,
+                       uint64_t *seq)
 {
-    uint8_t buf[2 * DURABLE_SLOT_BYTES];
-    ssize_t n = pread(fd, buf, sizeof buf, 0);
-    if (n < 0)
-        return -errno;
-    int best = -1;
-    uint64_t best_seq = 0;
-    for (int i = 0; i < 2; i++) {
-        const uint8_t *s = buf + i * DURABLE_SLOT_BYTES;
-        uint8_t sum[SLOT_SUM_BYTES];
-        if (n < (ssize_t)((i + 1) * DURABLE_SLOT_BYTES) ||
-            memcmp(s, SLOT_MAGIC, sizeof SLOT_MAGIC) != 0)
-            continue;
-        slot_sum(s, sum);
-        if (sodium_memcmp(sum, s + SLOT_SUM, SLOT_SUM_BYTES) != 0)
-            continue;
-        uint64_t sq = codec_be64_get(s + SLOT_SEQ);
-        if (best < 0 || sq > best_seq) {
-            best = i;
-            best_seq = sq;
-        }
-    }
-    if (best < 0)
-        return -ENOENT;
-    const uint8_t *s = buf + best * DURABLE_SLOT_BYTES;
+    size_t sum_at = old ? OLD_SUM : SLOT_SUM;
+    uint8_t sum[SLOT_SUM_BYTES];
+    if (n < sum_at + SLOT_SUM_BYTES || memcmp(s, old ? OLD_MAGIC : SLOT_MAGIC, 8) != 0)
+        return -1;
+    slot_sum(s, sum_at, sum);
+    if (sodium_memcmp(sum, s + sum_at, SLOT_SUM_BYTES) != 0)
+        return -1;
+    memset(p, 0, sizeof *p);
+    *seq = codec_be64_get(s + SLOT_SEQ);
     p->txnid = codec_be64_get(s + SLOT_TXNID);
     p->ino = codec_be64_get(s + SLOT_INO);
     p->undone_from = codec_be64_get(s + SLOT_UNDONE_FROM);
@@ -190,48 +196,176 @@ static int read_newest(int fd, struct durable_point *p, uint64_t *seq, int *whic
     memcpy(p->boot, s + SLOT_BOOT, DURABLE_BOOT_BYTES);
     p->boot[DURABLE_BOOT_BYTES - 1] = '\0';
     memcpy(p->meta, s + SLOT_META, DURABLE_META_BYTES);
-    *seq = best_seq;
-    *which = best;
+    if (old)
+        return 0;
+    uint32_t np = codec_be32_get(s + SLOT_NPAGES);
+    if (codec_be32_get(s + SLOT_FLAGS) != 0 || np > WRITTEN_PAGES_MAX)
+        return -1;
+    p->npages = np;
+    memcpy(p->key, s + SLOT_KEY, WRITTEN_KEY_BYTES);
+    for (uint32_t i = 0; i < np; i++) {
+        const uint8_t *e = s + SLOT_PAGES + (size_t)i * SLOT_PAGE_BYTES;
+        p->pages[i].pgno = codec_be64_get(e);
+        memcpy(p->pages[i].tag, e + 8, WRITTEN_TAG_BYTES);
+    }
     return 0;
+}
+
+static void slot_encode(uint8_t s[DURABLE_SLOT_BYTES], const struct durable_point *p,
+                        const struct durable_point *notice, uint64_t seq)
+{
+    memset(s, 0, DURABLE_SLOT_BYTES);
+    memcpy(s, SLOT_MAGIC, sizeof SLOT_MAGIC);
+    codec_be64_put(s + SLOT_SEQ, seq);
+    codec_be64_put(s + SLOT_TXNID, p->txnid);
+    codec_be64_put(s + SLOT_INO, p->ino);
+    codec_be64_put(s + SLOT_UNDONE_FROM, notice->undone_from);
+    codec_be64_put(s + SLOT_UNDONE_TO, notice->undone_to);
+    memcpy(s + SLOT_BOOT, p->boot, DURABLE_BOOT_BYTES);
+    s[SLOT_BOOT + DURABLE_BOOT_BYTES - 1] = '\0';
+    memcpy(s + SLOT_META, p->meta, DURABLE_META_BYTES);
+    uint32_t np = p->npages <= WRITTEN_PAGES_MAX ? p->npages : 0;
+    codec_be32_put(s + SLOT_NPAGES, np);
+    if (np)
+        memcpy(s + SLOT_KEY, p->key, WRITTEN_KEY_BYTES);
+    for (uint32_t i = 0; i < np; i++) {
+        uint8_t *e = s + SLOT_PAGES + (size_t)i * SLOT_PAGE_BYTES;
+        codec_be64_put(e, p->pages[i].pgno);
+        memcpy(e + 8, p->pages[i].tag, WRITTEN_TAG_BYTES);
+    }
+    slot_sum(s, SLOT_SUM, s + SLOT_SUM);
+}
+
+/* The old slot's encoding, for a file not yet upgraded (durable_upgrade). */
+static void old_slot_encode(uint8_t s[DURABLE_OLD_SLOT_BYTES], const struct durable_point *p,
+                            const struct durable_point *notice, uint64_t seq)
+{
+    memset(s, 0, DURABLE_OLD_SLOT_BYTES);
+    memcpy(s, OLD_MAGIC, sizeof OLD_MAGIC);
+    codec_be64_put(s + SLOT_SEQ, seq);
+    codec_be64_put(s + SLOT_TXNID, p->txnid);
+    codec_be64_put(s + SLOT_INO, p->ino);
+    codec_be64_put(s + SLOT_UNDONE_FROM, notice->undone_from);
+    codec_be64_put(s + SLOT_UNDONE_TO, notice->undone_to);
+    memcpy(s + SLOT_BOOT, p->boot, DURABLE_BOOT_BYTES);
+    s[SLOT_BOOT + DURABLE_BOOT_BYTES - 1] = '\0';
+    memcpy(s + SLOT_META, p->meta, DURABLE_META_BYTES);
+    slot_sum(s, OLD_SUM, s + OLD_SUM);
+}
+
+/* What the file holds: its newest valid record (*n, *seq, in slot *which:
+ * 0 and 1 the slots, -1 an old slot) and, when *have_o, the one before it
+ * (*o).  -ENOENT: no valid record. */
+static int read_records(int fd, struct durable_point *n, uint64_t *seq, int *which,
+                        struct durable_point *o, int *have_o)
+{
+    uint8_t *buf = malloc(DURABLE_FILE_BYTES);
+    struct durable_point *p = malloc(sizeof *p);
+    if (!buf || !p) {
+        free(buf);
+        free(p);
+        return -ENOMEM;
+    }
+    ssize_t got = pread(fd, buf, DURABLE_FILE_BYTES, 0);
+    int rc = got < 0 ? -errno : -ENOENT;
+    uint64_t best = 0, second = 0;
+    if (have_o)
+        *have_o = 0;
+    /* Old slots at 0 and 512, slots at 4096 and 8192. */
+    for (int i = 0; got >= 0 && i < 4; i++) {
+        int old = i < 2;
+        size_t at = old ? (size_t)i * DURABLE_OLD_SLOT_BYTES
+                        : (size_t)(i - 1) * DURABLE_SLOT_BYTES;
+        size_t avail = (size_t)got > at ? (size_t)got - at : 0;
+        uint64_t sq;
+        if (slot_decode(buf + at, avail, old, p, &sq) != 0)
+            continue;
+        if (rc == -ENOENT || sq > best) {
+            if (rc == 0 && o) {
+                *o = *n;
+                *have_o = 1;
+                second = best;
+            }
+            *n = *p;
+            best = sq;
+            *which = old ? -1 : i - 2;
+            rc = 0;
+        } else if (o && (!*have_o || sq > second)) {
+            *o = *p;
+            *have_o = 1;
+            second = sq;
+        }
+    }
+    if (rc == 0)
+        *seq = best;
+    free(buf);
+    free(p);
+    return rc;
 }
 
 int durable_read(int fd, struct durable_point *p)
 {
     uint64_t seq;
     int which;
-    return read_newest(fd, p, &seq, &which);
+    return read_records(fd, p, &seq, &which, NULL, NULL);
 }
 
-/* Writes p into the slot after the newest; the caller holds the flock.
- * Unless undone is set, the newest record's notice of undone transactions
- * is carried over (it stays until store_open has logged it). */
+/* Writes p as a record of kind (a) into the slot not holding the newest;
+ * the caller holds the flock.  Unless undone is set, the newest record's
+ * notice of undone transactions is carried over (it stays until
+ * store_open has logged it). */
 static int write_locked(int fd, const struct durable_point *p, int force, int undone)
 {
-    struct durable_point cur;
+    struct durable_point *cur = malloc(sizeof *cur), *plain = malloc(sizeof *plain);
+    uint8_t *s = malloc(DURABLE_SLOT_BYTES);
     uint64_t seq = 0;
-    int which = 1;
-    int rc = read_newest(fd, &cur, &seq, &which);
-    if (rc && rc != -ENOENT)
-        return rc;
-    if (rc == 0 && !force && cur.ino == p->ino && strcmp(cur.boot, p->boot) == 0 &&
-        cur.txnid >= p->txnid)
-        return 0;
-    uint8_t s[DURABLE_SLOT_BYTES] = {0};
-    memcpy(s, SLOT_MAGIC, sizeof SLOT_MAGIC);
-    codec_be64_put(s + SLOT_SEQ, rc == 0 ? seq + 1 : 1);
-    codec_be64_put(s + SLOT_TXNID, p->txnid);
-    codec_be64_put(s + SLOT_INO, p->ino);
-    const struct durable_point *u = undone || rc ? p : &cur;
-    codec_be64_put(s + SLOT_UNDONE_FROM, u->undone_from);
-    codec_be64_put(s + SLOT_UNDONE_TO, u->undone_to);
-    memcpy(s + SLOT_BOOT, p->boot, DURABLE_BOOT_BYTES);
-    s[SLOT_BOOT + DURABLE_BOOT_BYTES - 1] = '\0';
-    memcpy(s + SLOT_META, p->meta, DURABLE_META_BYTES);
-    slot_sum(s, s + SLOT_SUM);
-    off_t off = (off_t)((rc == 0 ? which ^ 1 : 0) * DURABLE_SLOT_BYTES);
-    if (pwrite(fd, s, sizeof s, off) != (ssize_t)sizeof s)
-        return -EIO;
-    return fdatasync(fd) == 0 ? 0 : -errno;
+    int which = -1;
+    int rc = cur && plain && s ? read_records(fd, cur, &seq, &which, NULL, NULL) : -ENOMEM;
+    if (rc == 0 && !force && cur->ino == p->ino && strcmp(cur->boot, p->boot) == 0 &&
+        cur->txnid >= p->txnid) {
+        rc = 1;
+    } else if (rc == 0 || rc == -ENOENT) {
+        *plain = *p;
+        plain->npages = 0;
+        const struct durable_point *notice = undone || rc ? p : cur;
+        uint64_t next = rc == 0 ? seq + 1 : 1;
+        struct stat st;
+        size_t len = DURABLE_SLOT_BYTES;
+        off_t off = (off_t)((which == 0 ? 2 : 1) * DURABLE_SLOT_BYTES);
+        if (fstat(fd, &st) != 0) {
+            rc = -errno;
+            goto done;
+        }
+        if (st.st_size < DURABLE_FILE_BYTES) {
+            /* Not upgraded yet: the old slots, written alternately. */
+            uint64_t sq[2] = {0, 0};
+            struct durable_point *o = malloc(sizeof *o);
+            uint8_t *buf = malloc(2 * DURABLE_OLD_SLOT_BYTES);
+            ssize_t got = buf && o ? pread(fd, buf, 2 * DURABLE_OLD_SLOT_BYTES, 0) : -1;
+            for (int i = 0; i < 2 && got >= 0; i++)
+                if (slot_decode(buf + i * DURABLE_OLD_SLOT_BYTES,
+                                (size_t)got > (size_t)i * DURABLE_OLD_SLOT_BYTES
+                                    ? (size_t)got - (size_t)i * DURABLE_OLD_SLOT_BYTES
+                                    : 0,
+                                1, o, &sq[i]) != 0)
+                    sq[i] = 0;
+            free(buf);
+            free(o);
+            len = DURABLE_OLD_SLOT_BYTES;
+            off = sq[0] > sq[1] ? DURABLE_OLD_SLOT_BYTES : 0;
+            old_slot_encode(s, plain, notice, next);
+        } else {
+            slot_encode(s, plain, notice, next);
+        }
+        rc = pwrite(fd, s, len, off) != (ssize_t)len ? -EIO
+             : fdatasync(fd) == 0                    ? 0
+                                                     : -errno;
+    }
+done:
+    free(cur);
+    free(plain);
+    free(s);
+    return rc == 1 ? 0 : rc;
 }
 
 int durable_write(int fd, const struct durable_point *p)
@@ -240,6 +374,98 @@ int durable_write(int fd, const struct durable_point *p)
         return -errno;
     int rc = write_locked(fd, p, 0, 0);
     flock(fd, LOCK_UN);
+    return rc;
+}
+
+int durable_write_checked(int fd, const struct durable_point *p, uint64_t after,
+                          int (*flush)(void *arg), void *arg)
+{
+    if (p->npages == 0 || p->npages > WRITTEN_PAGES_MAX)
+        return -EAGAIN;
+    if (flock(fd, LOCK_EX) != 0)
+        return -errno;
+    struct durable_point *cur = malloc(sizeof *cur);
+    uint8_t *s = malloc(DURABLE_SLOT_BYTES);
+    uint64_t seq = 0;
+    int which = -1;
+    struct stat st;
+    int rc = cur && s ? read_records(fd, cur, &seq, &which, NULL, NULL) : -ENOMEM;
+    if (rc == -ENOENT || (rc == 0 && (cur->txnid != after || cur->ino != p->ino ||
+                                      strcmp(cur->boot, p->boot) != 0)))
+        rc = -EAGAIN;
+    else if (rc == 0 && fstat(fd, &st) != 0)
+        rc = -errno;
+    else if (rc == 0 && st.st_size < DURABLE_FILE_BYTES)
+        rc = -EAGAIN;
+    if (rc == 0) {
+        slot_encode(s, p, cur, seq + 1);
+        off_t off = (off_t)((which == 0 ? 2 : 1) * DURABLE_SLOT_BYTES);
+        /* On the device (in its cache, perhaps) before the flush starts:
+         * a flush makes durable the writes that completed before it. */
+        if (pwrite(fd, s, DURABLE_SLOT_BYTES, off) != DURABLE_SLOT_BYTES) {
+            rc = -EIO;
+        } else if (sync_file_range(fd, off, DURABLE_SLOT_BYTES,
+                                   SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                       SYNC_FILE_RANGE_WAIT_AFTER) == 0) {
+            rc = flush(arg);
+        } else {
+            /* Not written yet: flushed after the data file, as kind (a). */
+            rc = flush(arg);
+            if (rc == 0 && fdatasync(fd) != 0)
+                rc = -errno;
+        }
+    }
+    flock(fd, LOCK_UN);
+    free(cur);
+    free(s);
+    return rc;
+}
+
+int durable_upgrade(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if (st.st_size >= DURABLE_FILE_BYTES)
+        return 0;
+    struct durable_point *p = malloc(sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    int rc = flock(fd, LOCK_EX) == 0 ? 0 : -errno;
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    /* The newest old record goes into a slot (seq + 1, with its notice);
+     * then the old slots are cleared: a build from before that read them
+     * finds no record, never an old one. */
+    int had = durable_read(fd, p);
+    rc = had == 0 || had == -ENOENT ? lengthen(fd) : had;
+    if (rc == 0 && had == 0)
+        rc = write_locked(fd, p, 1, 1);
+    static const uint8_t zero[2 * DURABLE_OLD_SLOT_BYTES];
+    if (rc == 0 && pwrite(fd, zero, sizeof zero, 0) != (ssize_t)sizeof zero)
+        rc = -EIO;
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = -errno;
+    flock(fd, LOCK_UN);
+    free(p);
+    return rc;
+}
+
+int durable_confirm(int fd, uint64_t txnid)
+{
+    struct durable_point *p = malloc(sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    int rc = flock(fd, LOCK_EX) == 0 ? 0 : -errno;
+    if (rc == 0) {
+        rc = durable_read(fd, p);
+        if (rc == 0 && p->txnid == txnid && p->npages)
+            rc = write_locked(fd, p, 1, 0);
+        flock(fd, LOCK_UN);
+    }
+    free(p);
     return rc;
 }
 
@@ -284,6 +510,24 @@ static int rollback(int dfd, uint32_t psize, const struct durable_point *p)
     return fdatasync(dfd) == 0 ? 0 : -errno;
 }
 
+/* Whether every page p lists is in the data file as written. */
+static int pages_intact(int dfd, uint32_t psize, const struct durable_point *p)
+{
+    uint8_t *page = malloc(psize);
+    int ok = page != NULL;
+    for (uint32_t i = 0; ok && i < p->npages; i++) {
+        uint8_t tag[WRITTEN_TAG_BYTES];
+        ok = p->pages[i].pgno >= 2 &&
+             pread(dfd, page, psize, (off_t)(p->pages[i].pgno * psize)) == (ssize_t)psize;
+        if (ok) {
+            written_tag(p->key, page, psize, tag);
+            ok = sodium_memcmp(tag, p->pages[i].tag, WRITTEN_TAG_BYTES) == 0;
+        }
+    }
+    free(page);
+    return ok;
+}
+
 int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64_t *from,
                     uint64_t *to)
 {
@@ -298,9 +542,11 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
         close(fd);
         return e;
     }
-    struct durable_point p;
-    int rc = durable_read(fd, &p);
-    int same_boot = rc == 0 && strcmp(p.boot, boot) == 0;
+    struct durable_point *p = malloc(sizeof *p), *o = malloc(sizeof *o);
+    uint64_t seq;
+    int which, have_o = 0, dfd = -1;
+    int rc = p && o ? read_records(fd, p, &seq, &which, o, &have_o) : -ENOMEM;
+    int same_boot = rc == 0 && strcmp(p->boot, boot) == 0;
     if (rc == -ENOENT) {
         rc = 0;
         goto out;
@@ -309,7 +555,7 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
         goto out;
     char path[4096];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
-    int dfd = open(path, O_RDONLY | O_CLOEXEC);
+    dfd = open(path, O_RDONLY | O_CLOEXEC);
     if (dfd < 0) {
         rc = -errno;
         goto out;
@@ -327,37 +573,56 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
              (rc = meta_check(page, &t1, &psize1)) == 0) {
         newest = t0 > t1 ? t0 : t1;
         *from = *to = newest;
+        int checked = 0;
+        if (!same_boot && p->npages && (uint64_t)st.st_ino == p->ino) {
+            /* A point made durable with its pages in one flush: it is
+             * the point only if that flush ended; else the one before,
+             * whose flush did end before this was written. */
+            if (pages_intact(dfd, psize, p))
+                checked = 1;
+            else if (have_o && o->ino == p->ino)
+                *p = *o;
+            else
+                rc = -EIO; /* the durable file lost the record before it */
+        }
         /* A record of another data file, or of a later state than this
-         * file has (a file put back by hand): it says nothing of this one. */
-        stale = (uint64_t)st.st_ino != p.ino || newest < p.txnid;
-        if (!stale && !same_boot && newest > p.txnid) {
+         * file has (a file put back by hand): it says nothing of this one.
+         * A checked point's meta page may not have reached the disk. */
+        stale = (uint64_t)st.st_ino != p->ino || (newest < p->txnid && !checked);
+        if (rc == 0 && !stale && !same_boot && newest != p->txnid) {
             close(dfd);
             dfd = open(path, O_RDWR | O_CLOEXEC);
-            rc = dfd < 0 ? -EROFS : rollback(dfd, psize, &p);
+            rc = dfd < 0 ? -EROFS : rollback(dfd, psize, p);
             if (rc == 0) {
-                *to = p.txnid;
-                p.undone_from = newest;
-                p.undone_to = p.txnid;
+                *to = p->txnid;
+                if (newest > p->txnid) {
+                    p->undone_from = newest;
+                    p->undone_to = p->txnid;
+                } else {
+                    *from = p->txnid; /* nothing was undone */
+                }
             }
         }
     }
-    if (dfd >= 0)
-        close(dfd);
     if (rc)
         goto out;
     if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY) {
         /* Read-only media: nothing needed undoing; nothing is recorded. */
     } else if (stale) {
         /* Forgotten: the first durable point of this file replaces it. */
-        memset(&p, 0, sizeof p);
-        memcpy(p.boot, boot, DURABLE_BOOT_BYTES);
-        rc = write_locked(fd, &p, 1, 1);
+        memset(p, 0, sizeof *p);
+        memcpy(p->boot, boot, DURABLE_BOOT_BYTES);
+        rc = write_locked(fd, p, 1, 1);
     } else if (!same_boot) {
-        memcpy(p.boot, boot, DURABLE_BOOT_BYTES);
-        rc = write_locked(fd, &p, 1, *to != *from);
+        memcpy(p->boot, boot, DURABLE_BOOT_BYTES);
+        rc = write_locked(fd, p, 1, *to != *from);
     }
 out:
+    if (dfd >= 0)
+        close(dfd);
     flock(fd, LOCK_UN);
     close(fd);
+    free(p);
+    free(o);
     return rc;
 }

@@ -10,21 +10,25 @@
  * flushes LMDB is safe against a crash of the process but not of the
  * machine: the newest meta page may reach the disk before the pages it
  * points to.  So:
- *  - store_sync (store.h) flushes the data file and then records here the
- *    transaction S it made durable, with a copy of S's meta page;
- *  - while commits go unflushed the process holds a read transaction on its
- *    last durable point (the pin), so LMDB reuses no page that S, or any
- *    later snapshot, still uses: S stays whole on disk whatever else is
- *    written after it;
- *  - the record says in which boot of the machine it was written.  A store
- *    opened in the same boot has lost nothing, whatever killed the process.
- *    In another boot, when the data file's newest meta page is past S, both
- *    meta pages are set back to S: the store as it was at most a second
- *    before the power loss, whole.
- *
+ *  - store_sync (store.h) makes the last committed transaction S durable
+ *    and records it here, with a copy of S's meta page, in one of two ways:
+ *    (a) the data file is flushed, then the record is written and flushed;
+ *    (b) when every page written since the last point is known (written.h)
+ *    and fits in a record, the record lists them with their checksums, is
+ *    written (not flushed), and one flush of the data file makes both
+ *    durable.  A recovery trusts a record of kind (b) only when every page
+ *    it lists is on disk as written; else the flush did not end, and the
+ *    record before it is the durable point;
+ *  - while commits go unflushed the process holds a read transaction (the
+ *    pin) on the older of the last two points when the newer is of kind
+ *    (b), else on the last: LMDB reuses no page of either, nor any page
+ *    written since the older (each listed page keeps what it was written
+ *    with), so the point a recovery falls back to stays whole on disk
+ *    whatever else is written after it;
  * The file holds two slots of DURABLE_SLOT_BYTES, written alternately, each
  * with a sequence number and a checksum, so a torn write leaves the other
- * slot intact (layout in store/FORMAT.md).  Writers take flock(LOCK_EX) on
+ * slot intact (layout in store/FORMAT.md); the two slots of 512 bytes at
+ * its start, from before records listed pages, are still read.  Writers take flock(LOCK_EX) on
  * it, and a record never goes back to an older transaction of the same
  * data file.
  */
@@ -34,8 +38,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/written.h"
+
 #define DURABLE_FILE "durable"
-#define DURABLE_SLOT_BYTES 512
+/* Slots of 4 KiB at 4096 and 8192; the file is made 12 KiB long when
+ * opened for writing, so that writing a slot changes no metadata. */
+#define DURABLE_SLOT_BYTES 4096
+#define DURABLE_FILE_BYTES (3 * DURABLE_SLOT_BYTES)
+/* The slots of 512 bytes at 0 and 512 that stores wrote before. */
+#define DURABLE_OLD_SLOT_BYTES 512
 /* LMDB 0.9's meta page: a 16-byte page header, then the 136-byte MDB_meta
  * (magic, version, address, map size, two database records, last page,
  * transaction id).  The layout is checked whenever a meta page is read. */
@@ -51,6 +62,11 @@ struct durable_point {
     uint64_t undone_from, undone_to;
     char boot[DURABLE_BOOT_BYTES]; /* boot id of the machine, NUL-terminated */
     uint8_t meta[DURABLE_META_BYTES];
+    /* Kind (b) above: the pages written since the point before, each with
+     * its checksum under key (written.h).  0 pages: kind (a). */
+    uint32_t npages;
+    uint8_t key[WRITTEN_KEY_BYTES];
+    struct written_page pages[WRITTEN_PAGES_MAX];
 };
 
 /* The current boot's id (/proc/sys/kernel/random/boot_id).  0 or -errno. */
@@ -62,17 +78,42 @@ int durable_boot_id(char boot[DURABLE_BOOT_BYTES]);
 int durable_meta_read(int datafd, size_t psize, uint64_t txnid,
                       uint8_t meta[DURABLE_META_BYTES]);
 
-/* Opens dir's durable file read-write, creating it (two empty slots,
- * flushed with its folder) when create is set.  An fd or -errno. */
+/* Opens dir's durable file read-write, creating it (DURABLE_FILE_BYTES of
+ * empty slots, flushed with its folder) when create is set.  An fd or
+ * -errno. */
 int durable_open(const char *dir, int create);
 
 /* The newest valid record.  0; -ENOENT: none. */
 int durable_read(int fd, struct durable_point *p);
 
-/* Records p under an exclusive flock and flushes it, unless the file
- * already records this data file (same inode) at p's transaction or later
- * in p's boot.  0 or -errno. */
+/* Records p as a point of kind (a) (its pages are ignored: the caller
+ * flushed the data file) under an exclusive flock and flushes it, unless
+ * the file already records this data file (same inode) at p's transaction
+ * or later in p's boot.  0 or -errno. */
 int durable_write(int fd, const struct durable_point *p);
+
+/* Records p as a point of kind (b) (p->npages > 0): under an exclusive
+ * flock, when the newest record is of this data file and boot at
+ * transaction `after` (the point p's pages were written since), writes
+ * the record to the device without flushing it, then calls flush(arg),
+ * which flushes the data file and with it the record.  0; -EAGAIN: the
+ * newest record is not `after` (another process recorded a point), or
+ * the file is too short: nothing was written, make p of kind (a); the
+ * error of flush; -errno. */
+int durable_write_checked(int fd, const struct durable_point *p, uint64_t after,
+                          int (*flush)(void *arg), void *arg);
+
+/* A file from before slots of 4 KiB (1,024 bytes, its records in the old
+ * slots): makes it DURABLE_FILE_BYTES long, writes its newest record into
+ * a slot and clears the old slots.  Run once the store says it is of the
+ * format that has this file (a build from before refuses it then).  0 or
+ * -errno; nothing to do is 0. */
+int durable_upgrade(int fd);
+
+/* When the newest record is of kind (b) at txnid, writes it again as of
+ * kind (a): its flush ended, and a recovery is to trust it without
+ * checking its pages (which may then be written again).  0 or -errno. */
+int durable_confirm(int fd, uint64_t txnid);
 
 /* When the record carries a notice of undone transactions, calls
  * logger(arg, from, to) under the file's lock and, when it returns 0,
@@ -82,9 +123,11 @@ int durable_notice_take(int fd, uint64_t *from, uint64_t *to,
                         int (*logger)(void *arg, uint64_t from, uint64_t to), void *arg);
 
 /* Run before LMDB opens dir's environment.  When dir's durable file
- * records a point of another boot, of this data file, and the data file's
- * newest meta page is past it, sets both meta pages back to the recorded
- * one and flushes; then records the point as of this boot.  *from and *to
+ * records a point of another boot, of this data file, takes the newest
+ * record, or the one before it when the newest is of kind (b) and a page
+ * it lists is not as written; when the data file's newest meta page is
+ * not that point's, sets both meta pages to the recorded one and flushes;
+ * then records the point (kind (a)) as of this boot.  *from and *to
  * are set to the newest transaction found and the one kept (equal when
  * nothing was undone).  0 (also when there is no durable file) or -errno;
  * -EPROTO: the data file is not an LMDB 0.9 file; -EROFS: transactions need

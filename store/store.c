@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@
 #include "store/par.h"
 #include "store/rcache.h"
 #include "store/scache.h"
+#include "store/written.h"
 
 static const char *const DB_NAMES[STORE_DB_COUNT] = {
     "meta", "nodes", "dirents", "versions", "chunks", "retractions", "log", "lists",
@@ -317,7 +319,7 @@ static void map_find(struct store *s)
     fclose(f);
 }
 
-static int sync_point(struct store *s);
+static int sync_point(struct store *s, int one_flush);
 
 /* Starts the write-out of the pages commits left dirty in data.mdb, past
  * the two meta pages (a meta page is rewritten by every commit: it goes
@@ -383,6 +385,43 @@ static void write_behind_stop(struct store *s)
     s->wb_started = 0;
 }
 
+/* Whether a write of the durable file that is not followed by its own
+ * fdatasync (durable_write_checked) is durable after any later flush of
+ * the device: only where a block is written in place, with no metadata
+ * to commit.  ext2/3/4 write in place, except with data=journal, where
+ * the data goes through the journal; tmpfs keeps nothing over a power
+ * loss either way.  Elsewhere (btrfs, xfs with shared blocks, network
+ * file systems) each point takes two flushes. */
+static int one_flush_safe(int fd)
+{
+    struct statfs sf;
+    struct stat st;
+    if (fstatfs(fd, &sf) != 0 || fstat(fd, &st) != 0)
+        return 0;
+    if ((unsigned long)sf.f_type == 0x01021994UL) /* tmpfs */
+        return 1;
+    if ((unsigned long)sf.f_type != 0xEF53UL) /* ext2, ext3, ext4 */
+        return 0;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return 0;
+    /* "id parent major:minor root point options - type source super-options" */
+    char line[4096];
+    int found = 0, journal = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned maj, min;
+        if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 || maj != major(st.st_dev) ||
+            min != minor(st.st_dev))
+            continue;
+        found = 1;
+        const char *super = strstr(line, " - ");
+        if (super && strstr(super, "data=journal"))
+            journal = 1;
+    }
+    fclose(f);
+    return found && !journal;
+}
+
 /* Writable stores: no commit before the first durable point and its pin. */
 static int durable_start(struct store *s)
 {
@@ -397,8 +436,10 @@ static int durable_start(struct store *s)
     if (s->durable_fd < 0)
         return s->durable_fd;
     s->writable = 1;
+    s->written = written_watch(s->datafd, s->psize);
+    s->one_flush = one_flush_safe(s->durable_fd);
     pthread_mutex_lock(&s->sync_mu);
-    rc = sync_point(s);
+    rc = sync_point(s, 0);
     pthread_mutex_unlock(&s->sync_mu);
     /* Without the thread commits are only written at the flush. */
     if (rc == 0 && pthread_create(&s->wb_thread, NULL, write_behind_main, s) == 0)
@@ -442,11 +483,17 @@ static int format_upgrade(struct store *s)
         rc = store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0));
         struct store_actor me;
         store_actor_self(&me);
-        /* 2: durable points; 3: chunk lists in segments ("lists") */
-        char detail[64];
+        /* 2: durable points; 3: chunk lists in segments ("lists"); 4:
+         * durable records that list pages (durable_upgrade, after) */
+        static const char *const added[] = {
+            "durable points, list segments, durable records with pages",
+            "durable points, list segments, durable records with pages",
+            "list segments, durable records with pages",
+            "durable records with pages",
+        };
+        char detail[96];
         snprintf(detail, sizeof detail, "store format %u to %u: %s", (unsigned)from,
-                 STORE_FORMAT_VERSION,
-                 from < 2 ? "durable points, list segments" : "list segments");
+                 STORE_FORMAT_VERSION, added[from < 3 ? from : 3]);
         if (rc == 0)
             rc = log_append(s, txn, &me, "upgrade", "", 0, 0, detail);
         if (rc == 0)
@@ -514,6 +561,12 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
         rc = format_upgrade(s);
         if (rc == 0)
             rc = durable_notice_take(s->durable_fd, &from, &to, log_undone, s);
+        /* Format 4 is recorded (and made durable with the first point
+         * after): the durable file can take its new slots. */
+        if (rc == 0)
+            rc = store_sync(s);
+        if (rc == 0)
+            rc = durable_upgrade(s->durable_fd);
         if (rc) {
             store_close(s);
             return rc;
@@ -626,11 +679,17 @@ void store_close(struct store *s)
     write_behind_stop(s);
     ahead_free(s->ahead);
     if (s->env) {
-        if (s->writable && store_sync(s) != 0)
+        /* Its pins go: the last point is recorded as of kind (a), which a
+         * recovery trusts without the pages the pins kept (durable.h). */
+        if (s->writable && store_sync_release(s) != 0)
             fprintf(stderr, "casefs: %s: the last changes could not be flushed to disk\n",
                     s->dir);
+        if (s->pin_newer)
+            mdb_txn_abort(s->pin_newer);
         if (s->pin)
             mdb_txn_abort(s->pin);
+        written_unwatch(s->written);
+        s->written = NULL;
         mdb_env_close(s->env);
     }
     if (s->durable_fd >= 0)
@@ -651,52 +710,93 @@ void store_close(struct store *s)
     free(s);
 }
 
-/* The caller holds sync_mu.  Takes LMDB's writer lock only to name the
- * last committed transaction S, pin it and copy its meta page; the flush
- * runs while others commit.  S's pages and meta page were written before S
- * was the last commit, so the flush makes S durable; the pin keeps LMDB
- * from reusing any page of S (or of a later snapshot) until the next
- * durable point is recorded. */
-static int sync_point(struct store *s)
+static int flush_data(void *arg)
 {
-    struct durable_point p;
-    memset(&p, 0, sizeof p);
+    struct store *s = arg;
+    return mdb_env_sync(s->env, 1) == 0 ? 0 : -EIO;
+}
+
+/* The caller holds sync_mu.  Takes LMDB's writer lock only to name the
+ * last committed transaction S, pin it, copy its meta page and take the
+ * pages written since the last point (written.h); the flush runs while
+ * others commit.  S's pages and meta page were written before S was the
+ * last commit, so the flush makes S durable.  With the pages listed, the
+ * record goes to the device first and the one flush makes both durable;
+ * else the record is written and flushed after the data file.  The pins
+ * keep LMDB from reusing any page a recovery may fall back to
+ * (durable.h). */
+static int sync_point(struct store *s, int one_flush)
+{
+    struct durable_point *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
     MDB_txn *w = NULL, *r = NULL;
     int rc = store_mdb_err(mdb_txn_begin(s->env, NULL, 0, &w));
-    if (rc)
+    if (rc) {
+        free(p);
         return rc;
-    p.txnid = mdb_txn_id(w) - 1;
+    }
+    p->txnid = mdb_txn_id(w) - 1;
     rc = store_mdb_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r));
-    if (rc == 0 && mdb_txn_id(r) != p.txnid)
+    if (rc == 0 && mdb_txn_id(r) != p->txnid)
         rc = -EIO;
     if (rc == 0)
-        rc = durable_meta_read(s->datafd, s->psize, p.txnid, p.meta);
+        rc = durable_meta_read(s->datafd, s->psize, p->txnid, p->meta);
+    int listed = written_take(s->written, p->txnid, p->key, p->pages, &p->npages);
+    if (!listed || !one_flush || !s->one_flush || !s->pin)
+        p->npages = 0;
     mdb_txn_abort(w);
     struct stat st;
-    if (rc == 0 && mdb_env_sync(s->env, 1) != 0) {
-        s->failed = 1;
-        rc = -EIO;
-    }
     if (rc == 0 && fstat(s->datafd, &st) != 0)
         rc = -EIO;
+    int flushed = 0;
     if (rc == 0) {
-        p.ino = (uint64_t)st.st_ino;
-        memcpy(p.boot, s->boot, sizeof p.boot);
-        rc = durable_write(s->durable_fd, &p);
-        if (rc) {
+        p->ino = (uint64_t)st.st_ino;
+        memcpy(p->boot, s->boot, sizeof p->boot);
+        if (p->npages) {
+            rc = durable_write_checked(s->durable_fd, p, s->durable_txnid, flush_data, s);
+            flushed = rc != -EAGAIN;
+            if (rc == -EAGAIN) {
+                p->npages = 0;
+                rc = 0;
+            } else if (rc) {
+                s->failed = 1;
+                rc = -EIO;
+            }
+        }
+    }
+    if (rc == 0 && !flushed) {
+        if (flush_data(s) != 0 || durable_write(s->durable_fd, p) != 0) {
             s->failed = 1;
             rc = -EIO;
         }
     }
     if (rc) {
+        /* The next point covers what this one would have. */
+        written_spoil(s->written);
         if (r)
             mdb_txn_abort(r);
+        free(p);
         return rc == -EPROTO ? -EPROTO : rc;
     }
-    if (s->pin)
-        mdb_txn_abort(s->pin);
-    s->pin = r;
-    __atomic_store_n(&s->durable_txnid, p.txnid, __ATOMIC_RELEASE);
+    if (p->npages) {
+        /* A recovery may fall back to the point before: keep it whole. */
+        if (s->pin_newer) {
+            mdb_txn_abort(s->pin);
+            s->pin = s->pin_newer;
+        }
+        s->pin_newer = r;
+    } else {
+        if (s->pin)
+            mdb_txn_abort(s->pin);
+        if (s->pin_newer)
+            mdb_txn_abort(s->pin_newer);
+        s->pin = r;
+        s->pin_newer = NULL;
+    }
+    s->one_flush_points += p->npages != 0;
+    __atomic_store_n(&s->durable_txnid, p->txnid, __ATOMIC_RELEASE);
+    free(p);
     return 0;
 }
 
@@ -710,7 +810,32 @@ int store_sync(struct store *s)
     pthread_mutex_lock(&s->sync_mu);
     int rc = s->failed                                         ? -EIO
              : s->pin && s->durable_txnid >= info.me_last_txnid ? 0
-                                                                : sync_point(s);
+                                                                : sync_point(s, 1);
+    pthread_mutex_unlock(&s->sync_mu);
+    return rc;
+}
+
+int store_sync_release(struct store *s)
+{
+    MDB_envinfo info;
+    if (!s->writable)
+        return 0;
+    if (mdb_env_info(s->env, &info) != 0)
+        return -EIO;
+    pthread_mutex_lock(&s->sync_mu);
+    int rc = s->failed ? -EIO : 0;
+    if (rc == 0 && (!s->pin || s->durable_txnid < info.me_last_txnid)) {
+        rc = sync_point(s, 0);
+    } else if (rc == 0 && s->pin_newer) {
+        /* The last point's flush ended: say so, and a recovery never
+         * falls back to the one before. */
+        rc = durable_confirm(s->durable_fd, s->durable_txnid);
+        if (rc == 0) {
+            mdb_txn_abort(s->pin);
+            s->pin = s->pin_newer;
+            s->pin_newer = NULL;
+        }
+    }
     pthread_mutex_unlock(&s->sync_mu);
     return rc;
 }

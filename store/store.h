@@ -35,8 +35,9 @@
 #include "store/keys.h"
 
 /* The format version this code writes (meta key "format"), and the oldest
- * it reads: a format 1 store becomes format 2 at its first writable open. */
-#define STORE_FORMAT_VERSION 3u
+ * it reads: an older store becomes this format at its first writable open
+ * (FORMAT.md). */
+#define STORE_FORMAT_VERSION 4u
 /* How chunk lists are cut into segments (store/version.h; FORMAT.md). */
 #define STORE_SEG_MIN 1024u
 #define STORE_SEG_MAX 8192u
@@ -96,6 +97,8 @@ enum store_db {
     STORE_DB_COUNT
 };
 
+struct written;
+
 struct store {
     MDB_env *env;
     MDB_dbi dbi[STORE_DB_COUNT];
@@ -114,6 +117,12 @@ struct store {
     size_t psize;            /* LMDB's page size */
     char boot[40];           /* this boot's id (durable.h) */
     MDB_txn *pin;            /* read transaction on the last durable point */
+    /* ... or on the one before it, and this on the last, when the last was
+     * made durable in one flush (durable.h) */
+    MDB_txn *pin_newer;
+    struct written *written; /* pages written since the last point */
+    int one_flush;           /* points may be made durable in one flush */
+    uint64_t one_flush_points; /* points made so */
     uint64_t durable_txnid;  /* the last durable point */
     int failed;              /* a flush failed: nothing more is committed */
     uint64_t map_touched; /* bytes read through the map since the last release */
@@ -174,6 +183,10 @@ void store_close(struct store *s);
  * failed: the store then refuses every later commit with -EIO (the kernel
  * may have dropped what it could not write), and must be reopened. */
 int store_sync(struct store *s);
+/* store_sync, with the pin on the point made: every page freed before it
+ * may be reused at once (a point made in one flush keeps the pages of the
+ * point before it too, durable.h).  For a store that cannot grow. */
+int store_sync_release(struct store *s);
 /* store_sync asked for by a client (fsync).  For STORE_WRITE_BEHIND_MS
  * after it, each commit's pages start their way to the disk at once, on a
  * thread of the store's, so that the next fsync's flush has less to write. */

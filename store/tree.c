@@ -1427,7 +1427,7 @@ again:;
          * what was saved stays readable (and its reading logged) while
          * the store file cannot grow. */
         res_clear(&r);
-        store_sync(t->s);
+        store_sync_release(t->s);
         goto again;
     }
     if (rc == 0 && r.kind == RES_VFILE) {

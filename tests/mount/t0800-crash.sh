@@ -71,11 +71,14 @@ import hashlib, struct, sys
 def durable_txnid(path):
     data = open(path, "rb").read()
     best = None
-    for i in range(2):
-        s = data[i * 512:(i + 1) * 512]
-        if len(s) < 512 or s[:8] != b"cfdurbl1":
+    # Slots of 4096 bytes at 4096 and 8192, checksum in their last 32
+    # bytes; stores from before also have slots of 512 at 0 and 512.
+    slots = [(i * 512, 512, b"cfdurbl1", 8 + 5 * 8 + 40 + 136) for i in range(2)]
+    slots += [(i * 4096, 4096, b"cfdurbl2", 4096 - 32) for i in (1, 2)]
+    for at, size, magic, used in slots:
+        s = data[at:at + size]
+        if len(s) < size or s[:8] != magic:
             continue
-        used = 8 + 5 * 8 + 40 + 136
         if hashlib.blake2b(s[:used], digest_size=32).digest() != s[used:used + 32]:
             continue
         seq, txnid = struct.unpack(">QQ", s[8:24])

@@ -21,6 +21,7 @@
 #include "store/codec.h"
 #include "store/durable.h"
 #include "store/log.h"
+#include "store/written.h"
 #include "tests/unit/helpers.h"
 
 #define VAL_BYTES 1500
@@ -287,6 +288,9 @@ START_TEST(test_durable_torn_record_falls_back)
 {
     struct tstore t;
     tstore_open(&t);
+    /* Points of kind (a): the close then records nothing more (a point of
+     * kind (b) is recorded again as of kind (a) when the store closes). */
+    t.s->one_flush = 0;
     ck_assert_int_eq(put_range(t.s, 0, 5, 5, 1, 0), 0);
     ck_assert_int_eq(store_sync(t.s), 0);
     uint64_t older = recorded_txnid(t.dir);
@@ -299,7 +303,8 @@ START_TEST(test_durable_torn_record_falls_back)
     ck_assert_int_ge(fd, 0);
     uint8_t slot[DURABLE_SLOT_BYTES];
     int torn = -1;
-    for (int i = 0; i < 2 && torn < 0; i++) {
+    /* The slots are at 4096 and 8192 (store/FORMAT.md). */
+    for (int i = 1; i <= 2 && torn < 0; i++) {
         ck_assert_int_eq(pread(fd, slot, sizeof slot, i * DURABLE_SLOT_BYTES),
                          DURABLE_SLOT_BYTES);
         if (codec_be64_get(slot + 16) == newer) {
@@ -341,6 +346,345 @@ START_TEST(test_durable_record_of_another_file_is_ignored)
 }
 END_TEST
 
+/* The newest record (npages: 0 for a point made with two flushes). */
+static void newest_record(const char *dir, struct durable_point *p)
+{
+    int fd = durable_open(dir, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(durable_read(fd, p), 0);
+    close(fd);
+}
+
+static uint64_t last_txnid(struct store *s)
+{
+    MDB_envinfo info;
+    ck_assert_int_eq(mdb_env_info(s->env, &info), 0);
+    return info.me_last_txnid;
+}
+
+/* Whether each page p lists is in dir's data file as written. */
+static int listed_pages_intact(const char *dir, const struct durable_point *p)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    uint8_t page[4096], tag[WRITTEN_TAG_BYTES];
+    int ok = 1;
+    for (uint32_t i = 0; i < p->npages; i++) {
+        ck_assert_uint_ge(p->pages[i].pgno, 2);
+        ck_assert_int_eq(pread(fd, page, sizeof page, (off_t)(p->pages[i].pgno * 4096)),
+                         (ssize_t)sizeof page);
+        written_tag(p->key, page, sizeof page, tag);
+        ok &= memcmp(tag, p->pages[i].tag, sizeof tag) == 0;
+    }
+    close(fd);
+    return ok;
+}
+
+/* A few small commits make a point whose record lists the pages they
+ * wrote (one flush); a large change, or a commit by another process, make
+ * a point the old way (two flushes); the next small one lists again. */
+START_TEST(test_durable_one_flush_point_lists_its_pages)
+{
+    struct tstore t;
+    tstore_open(&t);
+    t.s->one_flush = 1;
+    struct durable_point *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(put_range(t.s, 0, 5, 1, 1, 0), 0);
+    ck_assert_int_eq(store_sync(t.s), 0);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->txnid, last_txnid(t.s));
+    ck_assert_uint_gt(p->npages, 0);
+    ck_assert_int_eq(listed_pages_intact(t.dir, p), 1);
+    ck_assert_uint_eq(t.s->one_flush_points, 1);
+
+    /* More pages than a record holds. */
+    ck_assert_int_eq(put_range(t.s, 5, 400, 100, 1, 0), 0);
+    ck_assert_int_eq(store_sync(t.s), 0);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->txnid, last_txnid(t.s));
+    ck_assert_uint_eq(p->npages, 0);
+
+    ck_assert_int_eq(put_range(t.s, 0, 2, 1, 2, 0), 0);
+    ck_assert_int_eq(store_sync(t.s), 0);
+    newest_record(t.dir, p);
+    ck_assert_uint_gt(p->npages, 0);
+    ck_assert_uint_eq(t.s->one_flush_points, 2);
+
+    /* Another process commits (and records its point) between two of
+     * this one's: the pages it wrote are not in this process's list. */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct tstore c = t;
+        c.s = NULL;
+        tstore_reopen(&c);
+        int rc = put_range(c.s, 2, 3, 1, 3, 0);
+        store_close(c.s);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ck_assert_int_eq(put_range(t.s, 3, 4, 1, 3, 0), 0);
+    ck_assert_int_eq(store_sync(t.s), 0);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->txnid, last_txnid(t.s));
+    ck_assert_uint_eq(p->npages, 0);
+    ck_assert_int_eq(put_range(t.s, 4, 5, 1, 3, 0), 0);
+    ck_assert_int_eq(store_sync(t.s), 0);
+    newest_record(t.dir, p);
+    ck_assert_uint_gt(p->npages, 0);
+    /* Closing lets go of the pins: the point is recorded again, of kind
+     * (a), so a recovery trusts it without its pages. */
+    uint64_t last = p->txnid;
+    tstore_shut(&t);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->txnid, last);
+    ck_assert_uint_eq(p->npages, 0);
+    free(p);
+    tstore_close(&t);
+}
+END_TEST
+
+/* States of the one-flush power-loss tests: the seed each record holds
+ * (0: absent). */
+#define SMALL 12 /* records changed after the first point */
+static uint64_t state_seed(int state, int i)
+{
+    if (state >= 2 && i >= 3 && i < 6)
+        return 600;
+    if (state >= 2 && i == 6)
+        return 0;
+    if (state >= 1 && i < 3)
+        return 500;
+    return i < FIRST ? 1 : 0;
+}
+
+static void assert_state(struct store *s, int state)
+{
+    for (int i = 0; i < FIRST + SMALL; i++) {
+        uint64_t seed = state_seed(state, i);
+        ck_assert_msg(record_state(s, i, seed ? seed : 1) == (seed ? 0 : 1),
+                      "record %d is not as in state %d", i, state);
+    }
+}
+
+/* In a child that ends like a killed process: state 0 (FIRST records) made
+ * durable; state 1 (three records changed, a commit each) made durable in
+ * one flush (point P1), a copy of the data file then (at_p1.mdb); state 2
+ * (three more changed, one deleted) likewise (P2, at_p2.mdb); then many
+ * changes committed and not made durable, which want pages. */
+static void crash_after_one_flush_points(struct tstore *t)
+{
+    tstore_shut(t);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        tstore_reopen(t);
+        t->s->one_flush = 1;
+        struct durable_point *p = malloc(sizeof *p);
+        char from[PATH_MAX + 16], to[PATH_MAX + 16];
+        snprintf(from, sizeof from, "%s/data.mdb", t->dir);
+        int rc = put_range(t->s, 0, FIRST, 10, 1, 0);
+        if (rc == 0)
+            rc = store_sync(t->s);
+        if (rc == 0)
+            rc = put_range(t->s, 0, 3, 1, 500, 0);
+        if (rc == 0)
+            rc = store_sync(t->s);
+        int fd = durable_open(t->dir, 0);
+        if (rc == 0 && (fd < 0 || durable_read(fd, p) != 0 || p->npages == 0))
+            rc = 2; /* P1 was not made in one flush */
+        snprintf(to, sizeof to, "%s/at_p1.mdb", t->dir);
+        if (rc == 0)
+            rc = copy_path(from, to);
+        if (rc == 0)
+            rc = put_range(t->s, 3, 6, 1, 600, 0);
+        if (rc == 0)
+            rc = put_range(t->s, 6, 7, 1, 0, 1);
+        if (rc == 0)
+            rc = store_sync(t->s);
+        if (rc == 0 && (durable_read(fd, p) != 0 || p->npages == 0))
+            rc = 3;
+        snprintf(to, sizeof to, "%s/at_p2.mdb", t->dir);
+        if (rc == 0)
+            rc = copy_path(from, to);
+        for (int round = 0; rc == 0 && round < 20; round++)
+            rc = put_range(t->s, 0, FIRST, 50, 700 + (uint64_t)round, 0);
+        if (rc == 0)
+            rc = put_range(t->s, 10, 20, 2, 0, 1);
+        _exit(rc);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writing child failed (%d)",
+                  WEXITSTATUS(st));
+}
+
+/* data.mdb := `to` with each page after the meta pages (and, with metas,
+ * each meta page) put back, with probability 1/2, to its content in
+ * `from` (zeros past its end). */
+static void mix_pages(const char *dir, const char *from, const char *to, uint64_t seed,
+                      int metas)
+{
+    char a[PATH_MAX + 16], b[PATH_MAX + 16], d[PATH_MAX + 16];
+    snprintf(a, sizeof a, "%s/%s", dir, from);
+    snprintf(b, sizeof b, "%s/%s", dir, to);
+    snprintf(d, sizeof d, "%s/data.mdb", dir);
+    if (strcmp(to, "data.mdb") != 0)
+        ck_assert_int_eq(copy_path(b, d), 0);
+    int fa = open(a, O_RDONLY), fd = open(d, O_RDWR);
+    ck_assert(fa >= 0 && fd >= 0);
+    struct stat sd;
+    ck_assert_int_eq(fstat(fd, &sd), 0);
+    uint8_t page[4096], rnd[8];
+    for (off_t off = metas ? 0 : 2 * 4096; off + 4096 <= sd.st_size; off += 4096) {
+        fill_random(rnd, sizeof rnd, seed + (uint64_t)off);
+        if (rnd[0] & 1)
+            continue;
+        ssize_t n = pread(fa, page, sizeof page, off);
+        ck_assert_int_ge(n, 0);
+        memset(page + n, 0, sizeof page - (size_t)n);
+        ck_assert_int_eq(pwrite(fd, page, sizeof page, off), (ssize_t)sizeof page);
+    }
+    close(fa);
+    close(fd);
+}
+
+/* Puts page pgno of data.mdb back to its content in `from`. */
+static void put_back_page(const char *dir, const char *from, uint64_t pgno)
+{
+    char a[PATH_MAX + 16], d[PATH_MAX + 16];
+    snprintf(a, sizeof a, "%s/%s", dir, from);
+    snprintf(d, sizeof d, "%s/data.mdb", dir);
+    int fa = open(a, O_RDONLY), fd = open(d, O_RDWR);
+    ck_assert(fa >= 0 && fd >= 0);
+    uint8_t page[4096];
+    ssize_t n = pread(fa, page, sizeof page, (off_t)(pgno * 4096));
+    ck_assert_int_ge(n, 0);
+    memset(page + n, 0, sizeof page - (size_t)n);
+    ck_assert_int_eq(pwrite(fd, page, sizeof page, (off_t)(pgno * 4096)), (ssize_t)sizeof page);
+    close(fa);
+    close(fd);
+}
+
+static uint64_t meta_txnid_of(const char *dir, const char *name)
+{
+    char path[PATH_MAX + 16], sub[PATH_MAX + 16];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    mkdir(sub, 0700);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char to[PATH_MAX + 32];
+    snprintf(to, sizeof to, "%s/data.mdb", sub);
+    ck_assert_int_eq(copy_path(path, to), 0);
+    uint64_t t = newest_meta_txnid(sub);
+    unlink(to);
+    rmdir(sub);
+    return t;
+}
+
+/* The power failed while P2's one flush ran: some of P2's pages (and its
+ * record) reached the disk, one of them at least did not.  The store
+ * comes back as of P1, whole. */
+START_TEST(test_durable_one_flush_cut_short_goes_back_to_the_point_before)
+{
+    struct tstore t;
+    tstore_open(&t);
+    crash_after_one_flush_points(&t);
+    struct durable_point *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    newest_record(t.dir, p);
+    ck_assert_uint_gt(p->npages, 0);
+    uint64_t p1 = meta_txnid_of(t.dir, "at_p1.mdb");
+    ck_assert_uint_eq(p->txnid, meta_txnid_of(t.dir, "at_p2.mdb"));
+    ck_assert_uint_gt(p->txnid, p1);
+
+    mix_pages(t.dir, "at_p1.mdb", "at_p2.mdb", (uint64_t)_i * 104729, 1);
+    put_back_page(t.dir, "at_p1.mdb", p->pages[(uint32_t)_i % p->npages].pgno);
+    ck_assert_int_eq(listed_pages_intact(t.dir, p), 0);
+    uint64_t from, to;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(to, p1);
+    ck_assert_uint_eq(newest_meta_txnid(t.dir), p1);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->txnid, p1);
+    ck_assert_uint_eq(p->npages, 0); /* confirmed: nothing left to check */
+
+    tstore_reopen(&t);
+    assert_state(t.s, 1);
+    /* The store goes on from there. */
+    ck_assert_int_eq(put_range(t.s, 6, 7, 1, 900, 0), 0);
+    ck_assert_int_eq(store_sync(t.s), 0);
+    tstore_shut(&t);
+    tstore_reopen(&t);
+    ck_assert_int_eq(record_state(t.s, 6, 900), 0);
+    tstore_close(&t);
+    free(p);
+}
+END_TEST
+
+/* P2's flush ended; of the later changes, any part reached the disk.
+ * The store comes back as of P2, whole: no page P2 lists was written
+ * again after it (the pin on P1), so its check passes. */
+START_TEST(test_durable_one_flush_point_survives_later_writes)
+{
+    struct tstore t;
+    tstore_open(&t);
+    crash_after_one_flush_points(&t);
+    struct durable_point *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    newest_record(t.dir, p);
+    uint64_t p2 = p->txnid, newest = newest_meta_txnid(t.dir);
+    ck_assert_uint_gt(newest, p2);
+    ck_assert_int_eq(listed_pages_intact(t.dir, p), 1);
+
+    mix_pages(t.dir, "at_p2.mdb", "data.mdb", (uint64_t)_i * 7919, 0);
+    uint64_t from, to;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(from, newest);
+    ck_assert_uint_eq(to, p2);
+    ck_assert_uint_eq(newest_meta_txnid(t.dir), p2);
+    tstore_reopen(&t);
+    assert_state(t.s, 2);
+    tstore_close(&t);
+    free(p);
+}
+END_TEST
+
+/* P2's pages and record reached the disk, its meta page did not: the
+ * store comes forward to P2. */
+START_TEST(test_durable_one_flush_point_without_its_meta_page)
+{
+    struct tstore t;
+    tstore_open(&t);
+    crash_after_one_flush_points(&t);
+    struct durable_point *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    newest_record(t.dir, p);
+    uint64_t p2 = p->txnid;
+    /* at_p2 with at_p1's meta pages */
+    char a[PATH_MAX + 16], d[PATH_MAX + 16];
+    snprintf(a, sizeof a, "%s/at_p2.mdb", t.dir);
+    snprintf(d, sizeof d, "%s/data.mdb", t.dir);
+    ck_assert_int_eq(copy_path(a, d), 0);
+    put_back_page(t.dir, "at_p1.mdb", 0);
+    put_back_page(t.dir, "at_p1.mdb", 1);
+    ck_assert_uint_lt(newest_meta_txnid(t.dir), p2);
+    uint64_t from, to;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(to, p2);
+    ck_assert_uint_eq(from, p2); /* nothing undone */
+    ck_assert_uint_eq(newest_meta_txnid(t.dir), p2);
+    tstore_reopen(&t);
+    assert_state(t.s, 2);
+    tstore_close(&t);
+    free(p);
+}
+END_TEST
+
 Suite *durable_suite(void)
 {
     Suite *s = suite_create("durable");
@@ -351,6 +695,10 @@ Suite *durable_suite(void)
     tcase_add_test(tc, test_durable_sync_records_the_last_commit);
     tcase_add_test(tc, test_durable_torn_record_falls_back);
     tcase_add_test(tc, test_durable_record_of_another_file_is_ignored);
+    tcase_add_test(tc, test_durable_one_flush_point_lists_its_pages);
+    tcase_add_loop_test(tc, test_durable_one_flush_cut_short_goes_back_to_the_point_before, 0, 4);
+    tcase_add_loop_test(tc, test_durable_one_flush_point_survives_later_writes, 0, 4);
+    tcase_add_test(tc, test_durable_one_flush_point_without_its_meta_page);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,6 +4,8 @@
  * everything committed before still there.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 #include "store/chunk.h"
 #include "store/codec.h"
+#include "store/durable.h"
 #include "store/log.h"
 #include "store/node.h"
 #include "tests/unit/helpers.h"
@@ -172,9 +175,37 @@ static int count_upgrades(const struct log_entry *e, void *arg)
     return 0;
 }
 
-/* A store of format 1 (no durable file, no "lists") or 2 (no "lists") is
- * read as it is, and becomes format 3 at its first writable open, with a
- * log entry saying so. */
+/* Rewrites dir's durable file the way formats 2 and 3 had it: 1,024
+ * bytes, the record in the first of two slots of 512 (store/FORMAT.md).
+ * Its transaction. */
+static uint64_t durable_file_old(const char *dir)
+{
+    int fd = durable_open(dir, 0);
+    ck_assert_int_ge(fd, 0);
+    struct durable_point *p = malloc(sizeof *p);
+    ck_assert_int_eq(durable_read(fd, p), 0);
+    uint8_t s[1024] = {0};
+    memcpy(s, "cfdurbl1", 8);
+    codec_be64_put(s + 8, 7);
+    codec_be64_put(s + 16, p->txnid);
+    codec_be64_put(s + 24, p->ino);
+    memcpy(s + 48, p->boot, DURABLE_BOOT_BYTES);
+    memcpy(s + 88, p->meta, DURABLE_META_BYTES);
+    crypto_generichash(s + 224, 32, s, 224, NULL, 0);
+    ck_assert_int_eq(ftruncate(fd, 0), 0);
+    ck_assert_int_eq(pwrite(fd, s, sizeof s, 0), (ssize_t)sizeof s);
+    uint64_t txnid = p->txnid;
+    ck_assert_int_eq(durable_read(fd, p), 0);
+    ck_assert_uint_eq(p->txnid, txnid);
+    close(fd);
+    free(p);
+    return txnid;
+}
+
+/* A store of format 1 (no durable file, no "lists"), 2 (no "lists") or 3
+ * (a durable file of 1,024 bytes) is read as it is, and becomes format 4
+ * at its first writable open, with a log entry saying so; its durable
+ * file then has slots of 4 KiB, and the old ones are cleared. */
 static void format_upgraded(uint32_t from, const char *detail)
 {
     struct tstore t;
@@ -185,6 +216,8 @@ static void format_upgraded(uint32_t from, const char *detail)
     snprintf(durable, sizeof durable, "%s/durable", t.dir);
     if (from == 1)
         ck_assert_int_eq(unlink(durable), 0);
+    else
+        durable_file_old(t.dir);
     uint32_t found = 0;
     ck_assert_int_eq(store_probe(t.dir, &found), 0);
     ck_assert_uint_eq(found, from);
@@ -193,7 +226,7 @@ static void format_upgraded(uint32_t from, const char *detail)
     ck_assert_int_eq(store_unlock(t.dir, TEST_PASS, strlen(TEST_PASS), &k), 0);
     struct store *s;
     ck_assert_int_eq(store_open(t.dir, k, STORE_OPEN_RDONLY, &s), 0);
-    ck_assert(s->no_lists);
+    ck_assert(s->no_lists == (from < 3));
     store_close(s);
     ck_assert_int_eq(store_probe(t.dir, &found), 0);
     ck_assert_uint_eq(found, from);
@@ -205,8 +238,14 @@ static void format_upgraded(uint32_t from, const char *detail)
         tstore_reopen(&t);
         ck_assert(!t.s->no_lists);
         ck_assert_int_eq(store_probe(t.dir, &found), 0);
-        ck_assert_uint_eq(found, 3);
+        ck_assert_uint_eq(found, 4);
         ck_assert_int_eq(stat(durable, &st), 0);
+        ck_assert_int_eq(st.st_size, DURABLE_FILE_BYTES);
+        uint8_t head[1024], zero[1024] = {0};
+        int fd = open(durable, O_RDONLY);
+        ck_assert_int_eq(pread(fd, head, sizeof head, 0), (ssize_t)sizeof head);
+        close(fd);
+        ck_assert_mem_eq(head, zero, sizeof head);
         MDB_txn *txn;
         ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
         int n = 0;
@@ -222,13 +261,20 @@ static void format_upgraded(uint32_t from, const char *detail)
 
 START_TEST(test_store_format_1_is_upgraded)
 {
-    format_upgraded(1, "store format 1 to 3: durable points, list segments");
+    format_upgraded(
+        1, "store format 1 to 4: durable points, list segments, durable records with pages");
 }
 END_TEST
 
 START_TEST(test_store_format_2_is_upgraded)
 {
-    format_upgraded(2, "store format 2 to 3: list segments");
+    format_upgraded(2, "store format 2 to 4: list segments, durable records with pages");
+}
+END_TEST
+
+START_TEST(test_store_format_3_is_upgraded)
+{
+    format_upgraded(3, "store format 3 to 4: durable records with pages");
 }
 END_TEST
 
@@ -503,6 +549,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_store_unknown_format);
     tcase_add_test(tc, test_store_format_1_is_upgraded);
     tcase_add_test(tc, test_store_format_2_is_upgraded);
+    tcase_add_test(tc, test_store_format_3_is_upgraded);
     tcase_add_test(tc, test_store_wrong_passphrase);
     tcase_add_test(tc, test_store_open_rdonly);
     suite_add_tcase(s, tc);

@@ -211,11 +211,11 @@ static int slot_decode(const uint8_t *s, size_t n, int old, struct durable_point
     return 0;
 }
 
-static void slot_encode(uint8_t s[DURABLE_SLOT_BYTES], const struct durable_point *p,
+/* The fields both slot layouts share, up to the meta page. */
+static void head_encode(uint8_t *s, const char magic[8], const struct durable_point *p,
                         const struct durable_point *notice, uint64_t seq)
 {
-    memset(s, 0, DURABLE_SLOT_BYTES);
-    memcpy(s, SLOT_MAGIC, sizeof SLOT_MAGIC);
+    memcpy(s, magic, 8);
     codec_be64_put(s + SLOT_SEQ, seq);
     codec_be64_put(s + SLOT_TXNID, p->txnid);
     codec_be64_put(s + SLOT_INO, p->ino);
@@ -224,6 +224,13 @@ static void slot_encode(uint8_t s[DURABLE_SLOT_BYTES], const struct durable_poin
     memcpy(s + SLOT_BOOT, p->boot, DURABLE_BOOT_BYTES);
     s[SLOT_BOOT + DURABLE_BOOT_BYTES - 1] = '\0';
     memcpy(s + SLOT_META, p->meta, DURABLE_META_BYTES);
+}
+
+static void slot_encode(uint8_t s[DURABLE_SLOT_BYTES], const struct durable_point *p,
+                        const struct durable_point *notice, uint64_t seq)
+{
+    memset(s, 0, DURABLE_SLOT_BYTES);
+    head_encode(s, SLOT_MAGIC, p, notice, seq);
     uint32_t np = p->npages <= WRITTEN_PAGES_MAX ? p->npages : 0;
     codec_be32_put(s + SLOT_NPAGES, np);
     if (np)
@@ -241,15 +248,7 @@ static void old_slot_encode(uint8_t s[DURABLE_OLD_SLOT_BYTES], const struct dura
                             const struct durable_point *notice, uint64_t seq)
 {
     memset(s, 0, DURABLE_OLD_SLOT_BYTES);
-    memcpy(s, OLD_MAGIC, sizeof OLD_MAGIC);
-    codec_be64_put(s + SLOT_SEQ, seq);
-    codec_be64_put(s + SLOT_TXNID, p->txnid);
-    codec_be64_put(s + SLOT_INO, p->ino);
-    codec_be64_put(s + SLOT_UNDONE_FROM, notice->undone_from);
-    codec_be64_put(s + SLOT_UNDONE_TO, notice->undone_to);
-    memcpy(s + SLOT_BOOT, p->boot, DURABLE_BOOT_BYTES);
-    s[SLOT_BOOT + DURABLE_BOOT_BYTES - 1] = '\0';
-    memcpy(s + SLOT_META, p->meta, DURABLE_META_BYTES);
+    head_encode(s, OLD_MAGIC, p, notice, seq);
     slot_sum(s, OLD_SUM, s + OLD_SUM);
 }
 

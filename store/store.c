@@ -800,7 +800,8 @@ static int sync_point(struct store *s, int one_flush)
     return 0;
 }
 
-int store_sync(struct store *s)
+/* store_sync, and with release store_sync_release. */
+static int sync_now(struct store *s, int release)
 {
     MDB_envinfo info;
     if (!s->writable)
@@ -808,25 +809,12 @@ int store_sync(struct store *s)
     if (mdb_env_info(s->env, &info) != 0)
         return -EIO;
     pthread_mutex_lock(&s->sync_mu);
-    int rc = s->failed                                         ? -EIO
-             : s->pin && s->durable_txnid >= info.me_last_txnid ? 0
-                                                                : sync_point(s, 1);
-    pthread_mutex_unlock(&s->sync_mu);
-    return rc;
-}
-
-int store_sync_release(struct store *s)
-{
-    MDB_envinfo info;
-    if (!s->writable)
-        return 0;
-    if (mdb_env_info(s->env, &info) != 0)
-        return -EIO;
-    pthread_mutex_lock(&s->sync_mu);
-    int rc = s->failed ? -EIO : 0;
-    if (rc == 0 && (!s->pin || s->durable_txnid < info.me_last_txnid)) {
-        rc = sync_point(s, 0);
-    } else if (rc == 0 && s->pin_newer) {
+    int rc = 0;
+    if (s->failed) {
+        rc = -EIO;
+    } else if (!s->pin || s->durable_txnid < info.me_last_txnid) {
+        rc = sync_point(s, !release);
+    } else if (release && s->pin_newer) {
         /* The last point's flush ended: say so, and a recovery never
          * falls back to the one before. */
         rc = durable_confirm(s->durable_fd, s->durable_txnid);
@@ -838,6 +826,16 @@ int store_sync_release(struct store *s)
     }
     pthread_mutex_unlock(&s->sync_mu);
     return rc;
+}
+
+int store_sync(struct store *s)
+{
+    return sync_now(s, 0);
+}
+
+int store_sync_release(struct store *s)
+{
+    return sync_now(s, 1);
 }
 
 int store_fsync(struct store *s)

@@ -141,38 +141,57 @@ static uint64_t recorded_txnid(const char *dir)
     return p.txnid;
 }
 
-/* In a child that ends like a killed process (no close, no flush): FIRST
- * records, a durable point, a copy of the data file as it was then
- * (at_sync.mdb), then deletes, overwrites and new records, committed and
- * not made durable. */
-static void crash_after_changes(struct tstore *t)
+/* Runs body(t) on the store reopened in a child that then ends like a
+ * killed process (no close, no flush); the child's exit status is body's
+ * result, which must be 0. */
+static void in_killed_child(struct tstore *t, int (*body)(struct tstore *t))
 {
     tstore_shut(t);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         tstore_reopen(t);
-        int rc = put_range(t->s, 0, FIRST, 10, 1, 0);
-        if (rc == 0)
-            rc = store_sync(t->s);
-        char from[PATH_MAX + 16], to[PATH_MAX + 16];
-        snprintf(from, sizeof from, "%s/data.mdb", t->dir);
-        snprintf(to, sizeof to, "%s/at_sync.mdb", t->dir);
-        if (rc == 0)
-            rc = copy_path(from, to);
-        /* Deleting and rewriting frees pages of the durable point, and new
-         * records want pages: without the pin LMDB would reuse them. */
-        if (rc == 0)
-            rc = put_range(t->s, 0, FIRST / 2, 5, 0, 1);
-        if (rc == 0)
-            rc = put_range(t->s, FIRST / 2, FIRST, 5, 1000, 0);
-        if (rc == 0)
-            rc = put_range(t->s, FIRST, 2 * FIRST, 5, 1, 0);
-        _exit(rc == 0 ? 0 : 1);
+        _exit(body(t));
     }
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writing child failed");
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writing child failed (%d)",
+                  WEXITSTATUS(st));
+}
+
+/* Copies data.mdb to name in t's folder. */
+static int copy_data(struct tstore *t, const char *name)
+{
+    char from[PATH_MAX + 16], to[PATH_MAX + 16];
+    snprintf(from, sizeof from, "%s/data.mdb", t->dir);
+    snprintf(to, sizeof to, "%s/%s", t->dir, name);
+    return copy_path(from, to);
+}
+
+/* FIRST records, a durable point, a copy of the data file as it was then
+ * (at_sync.mdb), then deletes, overwrites and new records, committed and
+ * not made durable. */
+static int changes_after_a_point(struct tstore *t)
+{
+    int rc = put_range(t->s, 0, FIRST, 10, 1, 0);
+    if (rc == 0)
+        rc = store_sync(t->s);
+    if (rc == 0)
+        rc = copy_data(t, "at_sync.mdb");
+    /* Deleting and rewriting frees pages of the durable point, and new
+     * records want pages: without the pin LMDB would reuse them. */
+    if (rc == 0)
+        rc = put_range(t->s, 0, FIRST / 2, 5, 0, 1);
+    if (rc == 0)
+        rc = put_range(t->s, FIRST / 2, FIRST, 5, 1000, 0);
+    if (rc == 0)
+        rc = put_range(t->s, FIRST, 2 * FIRST, 5, 1, 0);
+    return rc == 0 ? 0 : 1;
+}
+
+static void crash_after_changes(struct tstore *t)
+{
+    in_killed_child(t, changes_after_a_point);
 }
 
 /* Puts each page after the two meta pages back to its content in
@@ -382,6 +401,17 @@ static int listed_pages_intact(const char *dir, const struct durable_point *p)
     return ok;
 }
 
+/* Puts records lo..hi-1 (`per` to a commit), makes a durable point and
+ * reads its record into p: the last commit's. */
+static void put_and_sync(struct tstore *t, int lo, int hi, int per, uint64_t seed,
+                         struct durable_point *p)
+{
+    ck_assert_int_eq(put_range(t->s, lo, hi, per, seed, 0), 0);
+    ck_assert_int_eq(store_sync(t->s), 0);
+    newest_record(t->dir, p);
+    ck_assert_uint_eq(p->txnid, last_txnid(t->s));
+}
+
 /* A few small commits make a point whose record lists the pages they
  * wrote (one flush); a large change, or a commit by another process, make
  * a point the old way (two flushes); the next small one lists again. */
@@ -392,24 +422,16 @@ START_TEST(test_durable_one_flush_point_lists_its_pages)
     t.s->one_flush = 1;
     struct durable_point *p = malloc(sizeof *p);
     ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(put_range(t.s, 0, 5, 1, 1, 0), 0);
-    ck_assert_int_eq(store_sync(t.s), 0);
-    newest_record(t.dir, p);
-    ck_assert_uint_eq(p->txnid, last_txnid(t.s));
+    put_and_sync(&t, 0, 5, 1, 1, p);
     ck_assert_uint_gt(p->npages, 0);
     ck_assert_int_eq(listed_pages_intact(t.dir, p), 1);
     ck_assert_uint_eq(t.s->one_flush_points, 1);
 
     /* More pages than a record holds. */
-    ck_assert_int_eq(put_range(t.s, 5, 400, 100, 1, 0), 0);
-    ck_assert_int_eq(store_sync(t.s), 0);
-    newest_record(t.dir, p);
-    ck_assert_uint_eq(p->txnid, last_txnid(t.s));
+    put_and_sync(&t, 5, 400, 100, 1, p);
     ck_assert_uint_eq(p->npages, 0);
 
-    ck_assert_int_eq(put_range(t.s, 0, 2, 1, 2, 0), 0);
-    ck_assert_int_eq(store_sync(t.s), 0);
-    newest_record(t.dir, p);
+    put_and_sync(&t, 0, 2, 1, 2, p);
     ck_assert_uint_gt(p->npages, 0);
     ck_assert_uint_eq(t.s->one_flush_points, 2);
 
@@ -428,14 +450,9 @@ START_TEST(test_durable_one_flush_point_lists_its_pages)
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    ck_assert_int_eq(put_range(t.s, 3, 4, 1, 3, 0), 0);
-    ck_assert_int_eq(store_sync(t.s), 0);
-    newest_record(t.dir, p);
-    ck_assert_uint_eq(p->txnid, last_txnid(t.s));
+    put_and_sync(&t, 3, 4, 1, 3, p);
     ck_assert_uint_eq(p->npages, 0);
-    ck_assert_int_eq(put_range(t.s, 4, 5, 1, 3, 0), 0);
-    ck_assert_int_eq(store_sync(t.s), 0);
-    newest_record(t.dir, p);
+    put_and_sync(&t, 4, 5, 1, 3, p);
     ck_assert_uint_gt(p->npages, 0);
     /* Closing lets go of the pins: the point is recorded again, of kind
      * (a), so a recovery trusts it without its pages. */
@@ -472,56 +489,66 @@ static void assert_state(struct store *s, int state)
     }
 }
 
-/* In a child that ends like a killed process: state 0 (FIRST records) made
- * durable; state 1 (three records changed, a commit each) made durable in
- * one flush (point P1), a copy of the data file then (at_p1.mdb); state 2
- * (three more changed, one deleted) likewise (P2, at_p2.mdb); then many
- * changes committed and not made durable, which want pages. */
-static void crash_after_one_flush_points(struct tstore *t)
+/* State 0 (FIRST records) made durable; state 1 (three records changed, a
+ * commit each) made durable in one flush (point P1), a copy of the data
+ * file then (at_p1.mdb); state 2 (three more changed, one deleted)
+ * likewise (P2, at_p2.mdb); then many changes committed and not made
+ * durable, which want pages. */
+static int one_flush_points(struct tstore *t)
 {
-    tstore_shut(t);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        tstore_reopen(t);
-        t->s->one_flush = 1;
-        struct durable_point *p = malloc(sizeof *p);
-        char from[PATH_MAX + 16], to[PATH_MAX + 16];
-        snprintf(from, sizeof from, "%s/data.mdb", t->dir);
-        int rc = put_range(t->s, 0, FIRST, 10, 1, 0);
-        if (rc == 0)
-            rc = store_sync(t->s);
-        if (rc == 0)
-            rc = put_range(t->s, 0, 3, 1, 500, 0);
-        if (rc == 0)
-            rc = store_sync(t->s);
-        int fd = durable_open(t->dir, 0);
-        if (rc == 0 && (fd < 0 || durable_read(fd, p) != 0 || p->npages == 0))
-            rc = 2; /* P1 was not made in one flush */
-        snprintf(to, sizeof to, "%s/at_p1.mdb", t->dir);
-        if (rc == 0)
-            rc = copy_path(from, to);
-        if (rc == 0)
-            rc = put_range(t->s, 3, 6, 1, 600, 0);
-        if (rc == 0)
-            rc = put_range(t->s, 6, 7, 1, 0, 1);
-        if (rc == 0)
-            rc = store_sync(t->s);
-        if (rc == 0 && (durable_read(fd, p) != 0 || p->npages == 0))
-            rc = 3;
-        snprintf(to, sizeof to, "%s/at_p2.mdb", t->dir);
-        if (rc == 0)
-            rc = copy_path(from, to);
-        for (int round = 0; rc == 0 && round < 20; round++)
-            rc = put_range(t->s, 0, FIRST, 50, 700 + (uint64_t)round, 0);
-        if (rc == 0)
-            rc = put_range(t->s, 10, 20, 2, 0, 1);
-        _exit(rc);
-    }
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writing child failed (%d)",
-                  WEXITSTATUS(st));
+    t->s->one_flush = 1;
+    struct durable_point *p = malloc(sizeof *p);
+    int fd = durable_open(t->dir, 0);
+    int rc = p && fd >= 0 ? put_range(t->s, 0, FIRST, 10, 1, 0) : 1;
+    if (rc == 0)
+        rc = store_sync(t->s);
+    if (rc == 0)
+        rc = put_range(t->s, 0, 3, 1, 500, 0);
+    if (rc == 0)
+        rc = store_sync(t->s);
+    if (rc == 0 && (durable_read(fd, p) != 0 || p->npages == 0))
+        rc = 2; /* P1 was not made in one flush */
+    if (rc == 0)
+        rc = copy_data(t, "at_p1.mdb");
+    if (rc == 0)
+        rc = put_range(t->s, 3, 6, 1, 600, 0);
+    if (rc == 0)
+        rc = put_range(t->s, 6, 7, 1, 0, 1);
+    if (rc == 0)
+        rc = store_sync(t->s);
+    if (rc == 0 && (durable_read(fd, p) != 0 || p->npages == 0))
+        rc = 3;
+    if (rc == 0)
+        rc = copy_data(t, "at_p2.mdb");
+    for (int round = 0; rc == 0 && round < 20; round++)
+        rc = put_range(t->s, 0, FIRST, 50, 700 + (uint64_t)round, 0);
+    if (rc == 0)
+        rc = put_range(t->s, 10, 20, 2, 0, 1);
+    return rc == 0 ? 0 : rc > 0 ? rc : 1;
+}
+
+/* A store left by one_flush_points; its newest record, P2 (free it). */
+static struct durable_point *crash_after_one_flush_points(struct tstore *t)
+{
+    tstore_open(t);
+    in_killed_child(t, one_flush_points);
+    struct durable_point *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    newest_record(t->dir, p);
+    ck_assert_uint_gt(p->npages, 0);
+    return p;
+}
+
+/* Recovers t's store as in a new boot: it must come back to transaction
+ * point, in the given state.  *from: the newest transaction found. */
+static void recover_to(struct tstore *t, uint64_t point, int state, uint64_t *from)
+{
+    uint64_t to;
+    ck_assert_int_eq(durable_recover(t->dir, OTHER_BOOT, from, &to), 0);
+    ck_assert_uint_eq(to, point);
+    ck_assert_uint_eq(newest_meta_txnid(t->dir), point);
+    tstore_reopen(t);
+    assert_state(t->s, state);
 }
 
 /* data.mdb := `to` with each page after the meta pages (and, with metas,
@@ -592,12 +619,7 @@ static uint64_t meta_txnid_of(const char *dir, const char *name)
 START_TEST(test_durable_one_flush_cut_short_goes_back_to_the_point_before)
 {
     struct tstore t;
-    tstore_open(&t);
-    crash_after_one_flush_points(&t);
-    struct durable_point *p = malloc(sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    newest_record(t.dir, p);
-    ck_assert_uint_gt(p->npages, 0);
+    struct durable_point *p = crash_after_one_flush_points(&t);
     uint64_t p1 = meta_txnid_of(t.dir, "at_p1.mdb");
     ck_assert_uint_eq(p->txnid, meta_txnid_of(t.dir, "at_p2.mdb"));
     ck_assert_uint_gt(p->txnid, p1);
@@ -605,16 +627,11 @@ START_TEST(test_durable_one_flush_cut_short_goes_back_to_the_point_before)
     mix_pages(t.dir, "at_p1.mdb", "at_p2.mdb", (uint64_t)_i * 104729, 1);
     put_back_page(t.dir, "at_p1.mdb", p->pages[(uint32_t)_i % p->npages].pgno);
     ck_assert_int_eq(listed_pages_intact(t.dir, p), 0);
-    uint64_t from, to;
-    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
-    ck_assert_uint_eq(to, p1);
-    ck_assert_uint_eq(newest_meta_txnid(t.dir), p1);
+    uint64_t from;
+    recover_to(&t, p1, 1, &from);
     newest_record(t.dir, p);
     ck_assert_uint_eq(p->txnid, p1);
     ck_assert_uint_eq(p->npages, 0); /* confirmed: nothing left to check */
-
-    tstore_reopen(&t);
-    assert_state(t.s, 1);
     /* The store goes on from there. */
     ck_assert_int_eq(put_range(t.s, 6, 7, 1, 900, 0), 0);
     ck_assert_int_eq(store_sync(t.s), 0);
@@ -632,23 +649,15 @@ END_TEST
 START_TEST(test_durable_one_flush_point_survives_later_writes)
 {
     struct tstore t;
-    tstore_open(&t);
-    crash_after_one_flush_points(&t);
-    struct durable_point *p = malloc(sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    newest_record(t.dir, p);
+    struct durable_point *p = crash_after_one_flush_points(&t);
     uint64_t p2 = p->txnid, newest = newest_meta_txnid(t.dir);
     ck_assert_uint_gt(newest, p2);
     ck_assert_int_eq(listed_pages_intact(t.dir, p), 1);
 
     mix_pages(t.dir, "at_p2.mdb", "data.mdb", (uint64_t)_i * 7919, 0);
-    uint64_t from, to;
-    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    uint64_t from;
+    recover_to(&t, p2, 2, &from);
     ck_assert_uint_eq(from, newest);
-    ck_assert_uint_eq(to, p2);
-    ck_assert_uint_eq(newest_meta_txnid(t.dir), p2);
-    tstore_reopen(&t);
-    assert_state(t.s, 2);
     tstore_close(&t);
     free(p);
 }
@@ -659,11 +668,7 @@ END_TEST
 START_TEST(test_durable_one_flush_point_without_its_meta_page)
 {
     struct tstore t;
-    tstore_open(&t);
-    crash_after_one_flush_points(&t);
-    struct durable_point *p = malloc(sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    newest_record(t.dir, p);
+    struct durable_point *p = crash_after_one_flush_points(&t);
     uint64_t p2 = p->txnid;
     /* at_p2 with at_p1's meta pages */
     char a[PATH_MAX + 16], d[PATH_MAX + 16];
@@ -673,13 +678,9 @@ START_TEST(test_durable_one_flush_point_without_its_meta_page)
     put_back_page(t.dir, "at_p1.mdb", 0);
     put_back_page(t.dir, "at_p1.mdb", 1);
     ck_assert_uint_lt(newest_meta_txnid(t.dir), p2);
-    uint64_t from, to;
-    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
-    ck_assert_uint_eq(to, p2);
+    uint64_t from;
+    recover_to(&t, p2, 2, &from);
     ck_assert_uint_eq(from, p2); /* nothing undone */
-    ck_assert_uint_eq(newest_meta_txnid(t.dir), p2);
-    tstore_reopen(&t);
-    assert_state(t.s, 2);
     tstore_close(&t);
     free(p);
 }

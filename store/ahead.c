@@ -17,8 +17,10 @@
 #include "store/ahead.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "store/keys.h"
@@ -34,7 +36,7 @@ enum { SLOT_FREE, SLOT_READING, SLOT_READY };
 
 struct slot {
     uint64_t a, b; /* the store file's bytes held */
-    uint8_t *buf;  /* AHEAD_RUN_MAX bytes, aligned for O_DIRECT */
+    uint8_t *buf;  /* AHEAD_RUN_MAX bytes in map, aligned for O_DIRECT */
     int state, pins, used;
     int forgotten; /* its reader is gone: free once read */
     uint64_t stamp; /* when it was read */
@@ -51,6 +53,8 @@ struct ahead {
     pthread_mutex_t mu;
     pthread_cond_t work, ready;
     struct slot slots[AHEAD_SLOTS];
+    void *map; /* the slots' memory */
+    size_t map_len;
     struct run runs[AHEAD_RUNS];
     size_t nruns;
     pthread_t threads[AHEAD_THREADS];
@@ -160,14 +164,23 @@ struct ahead *ahead_new(struct store *s)
     pthread_mutex_init(&ah->mu, NULL);
     pthread_cond_init(&ah->work, NULL);
     pthread_cond_init(&ah->ready, NULL);
-    for (int i = 0; i < AHEAD_SLOTS; i++) {
-        void *p = NULL;
-        if (posix_memalign(&p, STORE_DIRECT_ALIGN, AHEAD_RUN_MAX) != 0) {
-            ahead_free(ah);
-            return NULL;
-        }
-        ah->slots[i].buf = p;
+    /* The slots lie in huge pages where the kernel has them: an O_DIRECT
+     * read pins the pages it reads into, page by page (a tenth of the
+     * daemon's time on a cold read of 1 GiB), unless a huge page holds
+     * them. */
+    const size_t huge = 2u << 20, len = (size_t)AHEAD_SLOTS * AHEAD_RUN_MAX;
+    ah->map_len = len + huge;
+    ah->map = mmap(NULL, ah->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (ah->map == MAP_FAILED) {
+        ah->map = NULL;
+        ahead_free(ah);
+        return NULL;
     }
+    uint8_t *base = (uint8_t *)(((uintptr_t)ah->map + huge - 1) & ~(uintptr_t)(huge - 1));
+    madvise(base, len, MADV_HUGEPAGE);
+    for (int i = 0; i < AHEAD_SLOTS; i++)
+        ah->slots[i].buf = base + (size_t)i * AHEAD_RUN_MAX;
     return ah;
 }
 
@@ -184,8 +197,8 @@ void ahead_free(struct ahead *ah)
     pthread_mutex_destroy(&ah->mu);
     pthread_cond_destroy(&ah->work);
     pthread_cond_destroy(&ah->ready);
-    for (int i = 0; i < AHEAD_SLOTS; i++)
-        free(ah->slots[i].buf);
+    if (ah->map)
+        munmap(ah->map, ah->map_len);
     free(ah);
 }
 

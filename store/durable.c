@@ -8,7 +8,10 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,6 +140,61 @@ static int lengthen(int fd)
     if (pwrite(fd, zero, sizeof zero - from, (off_t)from) != (ssize_t)(sizeof zero - from))
         return -EIO;
     return fsync(fd) == 0 ? 0 : -errno;
+}
+
+/* Whether every byte of the file is in blocks of its own, allocated
+ * and written (FIEMAP; its flag makes the kernel allocate what waits). */
+static int mapped_in_place(int fd)
+{
+    enum { MAX_EXTENTS = 8 };
+    size_t len = sizeof(struct fiemap) + MAX_EXTENTS * sizeof(struct fiemap_extent);
+    struct fiemap *fm = calloc(1, len);
+    if (!fm)
+        return 0;
+    fm->fm_start = 0;
+    fm->fm_length = DURABLE_FILE_BYTES;
+    fm->fm_flags = FIEMAP_FLAG_SYNC;
+    fm->fm_extent_count = MAX_EXTENTS;
+    int ok = ioctl(fd, FS_IOC_FIEMAP, fm) == 0;
+    uint64_t covered = 0;
+    const uint32_t bad = FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC |
+                         FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_DATA_ENCRYPTED |
+                         FIEMAP_EXTENT_NOT_ALIGNED | FIEMAP_EXTENT_DATA_INLINE |
+                         FIEMAP_EXTENT_DATA_TAIL | FIEMAP_EXTENT_UNWRITTEN |
+                         FIEMAP_EXTENT_SHARED;
+    for (uint32_t i = 0; ok && i < fm->fm_mapped_extents; i++) {
+        const struct fiemap_extent *e = &fm->fm_extents[i];
+        ok = e->fe_logical <= covered && !(e->fe_flags & bad);
+        if (ok && e->fe_logical + e->fe_length > covered)
+            covered = e->fe_logical + e->fe_length;
+    }
+    free(fm);
+    return ok && covered >= DURABLE_FILE_BYTES;
+}
+
+int durable_in_place(int fd)
+{
+    int flags = 0;
+    if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0 || (flags & FS_JOURNAL_DATA_FL))
+        return 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < DURABLE_FILE_BYTES)
+        return 0;
+    if (mapped_in_place(fd))
+        return 1;
+    /* A hole or an unwritten extent (a copy made sparse, space reserved
+     * but not written): its bytes written over, as they are, and
+     * flushed, each block is written in place from then on. */
+    uint8_t *buf = malloc(DURABLE_FILE_BYTES);
+    int ok = buf && flock(fd, LOCK_EX) == 0;
+    if (ok) {
+        ok = pread(fd, buf, DURABLE_FILE_BYTES, 0) == DURABLE_FILE_BYTES &&
+             pwrite(fd, buf, DURABLE_FILE_BYTES, 0) == DURABLE_FILE_BYTES &&
+             fdatasync(fd) == 0;
+        flock(fd, LOCK_UN);
+    }
+    free(buf);
+    return ok && mapped_in_place(fd);
 }
 
 int durable_open(const char *dir, int create)
@@ -309,19 +367,27 @@ int durable_read(int fd, struct durable_point *p)
     return read_records(fd, p, &seq, &which, NULL, NULL);
 }
 
-/* Writes p as a record of kind (a) into the slot not holding the newest;
- * the caller holds the flock.  Unless undone is set, the newest record's
- * notice of undone transactions is carried over (it stays until
+/* Writes p as a record of kind (a), the newest, into the slot not holding
+ * the newest record (over_newest: into the newest's slot; an old layout
+ * has its own order); the caller holds the flock.  Unless forced, nothing
+ * is written when the newest record is of kind (a) and of this data file
+ * and boot at p's point or later.  Unless undone is set, the newest
+ * record's notice of undone transactions is carried over (it stays until
  * store_open has logged it). */
-static int write_locked(int fd, const struct durable_point *p, int force, int undone)
+static int write_into(int fd, const struct durable_point *p, int force, int undone,
+                      int over_newest)
 {
     struct durable_point *cur = malloc(sizeof *cur), *plain = malloc(sizeof *plain);
     uint8_t *s = malloc(DURABLE_SLOT_BYTES);
     uint64_t seq = 0;
     int which = -1;
     int rc = cur && plain && s ? read_records(fd, cur, &seq, &which, NULL, NULL) : -ENOMEM;
-    if (rc == 0 && !force && cur->ino == p->ino && strcmp(cur->boot, p->boot) == 0 &&
-        cur->txnid >= p->txnid) {
+    /* A newest record of kind (b) is always written over: a process that
+     * made it and ended before saying its flush ended (durable_confirm)
+     * left no pin on the point before, which a recovery would fall back
+     * to (a crash after a restart in the same boot). */
+    if (rc == 0 && !force && cur->npages == 0 && cur->ino == p->ino &&
+        strcmp(cur->boot, p->boot) == 0 && cur->txnid >= p->txnid) {
         rc = 1;
     } else if (rc == 0 || rc == -ENOENT) {
         *plain = *p;
@@ -330,7 +396,8 @@ static int write_locked(int fd, const struct durable_point *p, int force, int un
         uint64_t next = rc == 0 ? seq + 1 : 1;
         struct stat st;
         size_t len = DURABLE_SLOT_BYTES;
-        off_t off = (off_t)((which == 0 ? 2 : 1) * DURABLE_SLOT_BYTES);
+        int into = which < 0 ? 0 : over_newest ? which : 1 - which;
+        off_t off = (off_t)((into + 1) * DURABLE_SLOT_BYTES);
         if (fstat(fd, &st) != 0) {
             rc = -errno;
             goto done;
@@ -365,6 +432,11 @@ done:
     free(plain);
     free(s);
     return rc == 1 ? 0 : rc;
+}
+
+static int write_locked(int fd, const struct durable_point *p, int force, int undone)
+{
+    return write_into(fd, p, force, undone, 0);
 }
 
 int durable_write(int fd, const struct durable_point *p)
@@ -422,10 +494,17 @@ int durable_write_checked(int fd, const struct durable_point *p, uint64_t after,
 
 int durable_upgrade(int fd)
 {
+    uint8_t old[2 * DURABLE_OLD_SLOT_BYTES];
+    ssize_t got = pread(fd, old, sizeof old, 0);
+    if (got < 0)
+        return -errno;
     struct stat st;
     if (fstat(fd, &st) != 0)
         return -errno;
-    if (st.st_size >= DURABLE_FILE_BYTES)
+    static const uint8_t zero[2 * DURABLE_OLD_SLOT_BYTES];
+    /* Done: long enough, the old slots cleared (an upgrade cut short
+     * after lengthening the file left them as they were). */
+    if (st.st_size >= DURABLE_FILE_BYTES && memcmp(old, zero, (size_t)got) == 0)
         return 0;
     struct durable_point *p = malloc(sizeof *p);
     if (!p)
@@ -435,14 +514,15 @@ int durable_upgrade(int fd)
         free(p);
         return rc;
     }
-    /* The newest old record goes into a slot (seq + 1, with its notice);
-     * then the old slots are cleared: a build from before that read them
-     * finds no record, never an old one. */
-    int had = durable_read(fd, p);
+    /* The newest record, when in an old slot, goes into a slot (seq + 1,
+     * with its notice); then the old slots are cleared: a build from
+     * before that read them finds no record, never an old one. */
+    uint64_t seq;
+    int which = 0;
+    int had = read_records(fd, p, &seq, &which, NULL, NULL);
     rc = had == 0 || had == -ENOENT ? lengthen(fd) : had;
-    if (rc == 0 && had == 0)
+    if (rc == 0 && had == 0 && which < 0)
         rc = write_locked(fd, p, 1, 1);
-    static const uint8_t zero[2 * DURABLE_OLD_SLOT_BYTES];
     if (rc == 0 && pwrite(fd, zero, sizeof zero, 0) != (ssize_t)sizeof zero)
         rc = -EIO;
     if (rc == 0 && fdatasync(fd) != 0)
@@ -474,20 +554,30 @@ int durable_notice_take(int fd, uint64_t *from, uint64_t *to,
     *from = *to = 0;
     if (flock(fd, LOCK_EX) != 0)
         return -errno;
-    struct durable_point p;
-    int rc = durable_read(fd, &p);
-    if (rc == 0 && p.undone_to != 0) {
-        *from = p.undone_from;
-        *to = p.undone_to;
-        rc = logger(arg, p.undone_from, p.undone_to);
+    struct durable_point *p = malloc(sizeof *p);
+    int rc = p ? durable_read(fd, p) : -ENOMEM;
+    flock(fd, LOCK_UN);
+    if (rc == 0 && p->undone_to != 0) {
+        *from = p->undone_from;
+        *to = p->undone_to;
+        /* The logger makes its entry durable: a newer record, carrying
+         * the notice.  The notice is cleared on that one, never by
+         * writing back the record read before it. */
+        rc = logger(arg, p->undone_from, p->undone_to);
+        if (rc == 0)
+            rc = flock(fd, LOCK_EX) == 0 ? 0 : -errno;
         if (rc == 0) {
-            p.undone_from = p.undone_to = 0;
-            rc = write_locked(fd, &p, 1, 1);
+            rc = durable_read(fd, p);
+            if (rc == 0 && p->undone_from == *from && p->undone_to == *to) {
+                p->undone_from = p->undone_to = 0;
+                rc = write_locked(fd, p, 1, 1);
+            }
+            flock(fd, LOCK_UN);
         }
     } else if (rc == -ENOENT) {
         rc = 0;
     }
-    flock(fd, LOCK_UN);
+    free(p);
     return rc;
 }
 
@@ -563,7 +653,7 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
     uint8_t page[DURABLE_META_OFFSET + DURABLE_META_BYTES];
     uint64_t t0, t1, newest = 0;
     uint32_t psize, psize1;
-    int stale = 0;
+    int stale = 0, fell_back = 0;
     if (fstat(dfd, &st) != 0)
         rc = -errno;
     else if ((rc = read_page_head(dfd, 0, page)) == 0 &&
@@ -579,9 +669,10 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
              * whose flush did end before this was written. */
             if (pages_intact(dfd, psize, p))
                 checked = 1;
-            else if (have_o && o->ino == p->ino)
+            else if (have_o && o->ino == p->ino) {
                 *p = *o;
-            else
+                fell_back = 1;
+            } else
                 rc = -EIO; /* the durable file lost the record before it */
         }
         /* A record of another data file, or of a later state than this
@@ -614,7 +705,9 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
         rc = write_locked(fd, p, 1, 1);
     } else if (!same_boot) {
         memcpy(p->boot, boot, DURABLE_BOOT_BYTES);
-        rc = write_locked(fd, p, 1, *to != *from);
+        /* After a fall back, over the record that failed: the one fallen
+         * back to stays whole until this is. */
+        rc = write_into(fd, p, 1, *to != *from, fell_back);
     }
 out:
     if (dfd >= 0)

@@ -24,7 +24,11 @@
  *    (b), else on the last: LMDB reuses no page of either, nor any page
  *    written since the older (each listed page keeps what it was written
  *    with), so the point a recovery falls back to stays whole on disk
- *    whatever else is written after it;
+ *    whatever else is written after it.  A commit that fails (a write
+ *    refused, cut short) leaves pages no point holds: the next point is
+ *    of kind (a).  An open in the same boot as a record of kind (b),
+ *    whose pins went with its process, records its first point as of kind
+ *    (a);
  * The file holds two slots of DURABLE_SLOT_BYTES, written alternately, each
  * with a sequence number and a checksum, so a torn write leaves the other
  * slot intact (layout in store/FORMAT.md); the two slots of 512 bytes at
@@ -83,13 +87,21 @@ int durable_meta_read(int datafd, size_t psize, uint64_t txnid,
  * -errno. */
 int durable_open(const char *dir, int create);
 
+/* Whether a write into the file lands in place, in blocks already
+ * allocated and written, with no metadata to commit: what a record of
+ * kind (b) needs to be durable after a flush of the device alone.  Not
+ * with its data journaled (chattr +j) or too short; a file with holes or
+ * unwritten extents is written over, as it is, and flushed first.  1 or
+ * 0. */
+int durable_in_place(int fd);
+
 /* The newest valid record.  0; -ENOENT: none. */
 int durable_read(int fd, struct durable_point *p);
 
 /* Records p as a point of kind (a) (its pages are ignored: the caller
  * flushed the data file) under an exclusive flock and flushes it, unless
  * the file already records this data file (same inode) at p's transaction
- * or later in p's boot.  0 or -errno. */
+ * or later in p's boot, as of kind (a).  0 or -errno. */
 int durable_write(int fd, const struct durable_point *p);
 
 /* Records p as a point of kind (b) (p->npages > 0): under an exclusive
@@ -105,9 +117,10 @@ int durable_write_checked(int fd, const struct durable_point *p, uint64_t after,
 
 /* A file from before slots of 4 KiB (1,024 bytes, its records in the old
  * slots): makes it DURABLE_FILE_BYTES long, writes its newest record into
- * a slot and clears the old slots.  Run once the store says it is of the
- * format that has this file (a build from before refuses it then).  0 or
- * -errno; nothing to do is 0. */
+ * a slot when that is in an old slot, and clears the old slots.  Run once
+ * the store says it is of the format that has this file (a build from
+ * before refuses it then); an upgrade cut short is finished by the next.
+ * 0 or -errno; nothing to do is 0. */
 int durable_upgrade(int fd);
 
 /* When the newest record is of kind (b) at txnid, writes it again as of
@@ -116,8 +129,9 @@ int durable_upgrade(int fd);
 int durable_confirm(int fd, uint64_t txnid);
 
 /* When the record carries a notice of undone transactions, calls
- * logger(arg, from, to) under the file's lock and, when it returns 0,
- * clears the notice.  *from and *to: the notice (0 when none).  0 or the
+ * logger(arg, from, to) (without the file's lock: it makes a durable
+ * point) and, when it returns 0, clears the notice on the newest record
+ * then.  *from and *to: the notice (0 when none).  0 or the
  * error of logger or of the file. */
 int durable_notice_take(int fd, uint64_t *from, uint64_t *to,
                         int (*logger)(void *arg, uint64_t from, uint64_t to), void *arg);

@@ -389,8 +389,9 @@ static void write_behind_stop(struct store *s)
  * fdatasync (durable_write_checked) is durable after any later flush of
  * the device: only where a block is written in place, with no metadata
  * to commit.  ext2/3/4 write in place, except with data=journal, where
- * the data goes through the journal; tmpfs keeps nothing over a power
- * loss either way.  Elsewhere (btrfs, xfs with shared blocks, network
+ * the data goes through the journal (for the file system, or for the
+ * durable file alone: chattr +j), and for a durable file with holes
+ * (durable_in_place); tmpfs keeps nothing over a power loss either way.  Elsewhere (btrfs, xfs with shared blocks, network
  * file systems) each point takes two flushes. */
 static int one_flush_safe(int fd)
 {
@@ -419,7 +420,7 @@ static int one_flush_safe(int fd)
             journal = 1;
     }
     fclose(f);
-    return found && !journal;
+    return found && !journal && durable_in_place(fd);
 }
 
 /* Writable stores: no commit before the first durable point and its pin. */
@@ -1075,6 +1076,8 @@ int store_txn_commit(struct store *s, MDB_txn *txn)
     scache_commit_begin(s->scache, txn);
     int rc = disk_full_or(s, store_mdb_err(mdb_txn_commit(txn)));
     scache_commit_end(s->scache, rc == 0);
+    if (rc)
+        written_spoil(s->written); /* what it wrote may be anywhere */
     if (rc == 0 && s->sync_each_commit)
         rc = store_sync(s);
     else if (rc == 0 && write_behind_due(s))

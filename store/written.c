@@ -187,12 +187,18 @@ ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off);
 ssize_t __wrap_writev(int fd, const struct iovec *iov, int cnt);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
 
+/* A write that failed or was cut short leaves pages that may hold
+ * neither what was written nor what was there (a commit that fails is
+ * not undone on the disk, and the next commit reuses its transaction id):
+ * the interval is incomplete. */
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     ssize_t r = pwrite64(fd, buf, n, off);
-    struct written *w = r > 0 && off >= 0 ? find(fd) : NULL;
-    if (w)
-        note(w, buf, (size_t)r, (uint64_t)off);
+    struct written *w = find(fd);
+    if (w && (r != (ssize_t)n || off < 0))
+        written_spoil(w);
+    else if (w)
+        note(w, buf, n, (uint64_t)off);
     return r;
 }
 
@@ -201,19 +207,19 @@ ssize_t __wrap_writev(int fd, const struct iovec *iov, int cnt)
     struct written *w = find(fd);
     off_t pos = w ? lseek(fd, 0, SEEK_CUR) : 0;
     ssize_t r = syscall(SYS_writev, fd, iov, cnt);
-    if (!w || r <= 0)
+    if (!w)
         return r;
+    size_t total = 0;
+    for (int i = 0; i < cnt; i++)
+        total += iov[i].iov_len;
     pthread_mutex_lock(&w->mu);
-    if (pos < 0) {
+    if (pos < 0 || r < 0 || (size_t)r != total) {
         w->broken = 1;
     } else {
-        size_t left = (size_t)r;
         uint64_t off = (uint64_t)pos;
-        for (int i = 0; i < cnt && left > 0; i++) {
-            size_t len = iov[i].iov_len < left ? iov[i].iov_len : left;
-            note_locked(w, iov[i].iov_base, len, off);
-            off += len;
-            left -= len;
+        for (int i = 0; i < cnt; i++) {
+            note_locked(w, iov[i].iov_base, iov[i].iov_len, off);
+            off += iov[i].iov_len;
         }
     }
     pthread_mutex_unlock(&w->mu);
@@ -223,7 +229,7 @@ ssize_t __wrap_writev(int fd, const struct iovec *iov, int cnt)
 ssize_t __wrap_write(int fd, const void *buf, size_t n)
 {
     ssize_t r = syscall(SYS_write, fd, buf, n);
-    struct written *w = r > 0 ? find(fd) : NULL;
+    struct written *w = find(fd);
     if (w)
         written_spoil(w); /* not how LMDB writes pages: where it went is unknown */
     return r;

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -374,6 +376,40 @@ static void newest_record(const char *dir, struct durable_point *p)
     close(fd);
 }
 
+/* The bytes of slot i (0 or 1) of dir's durable file. */
+static void read_slot(const char *dir, int i, uint8_t s[DURABLE_SLOT_BYTES])
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/durable", dir);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, s, DURABLE_SLOT_BYTES, (off_t)(i + 1) * DURABLE_SLOT_BYTES),
+                     DURABLE_SLOT_BYTES);
+    close(fd);
+}
+
+/* The record in slot i (0 or 1) of dir's durable file, read alone;
+ * 0, or -ENOENT when that slot holds none. */
+static int slot_record(const char *dir, int i, struct durable_point *p)
+{
+    char path[PATH_MAX + 16], sub[PATH_MAX + 16], to[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/durable", dir);
+    snprintf(sub, sizeof sub, "%s/slot", dir);
+    mkdir(sub, 0700);
+    snprintf(to, sizeof to, "%s/durable", sub);
+    ck_assert_int_eq(copy_path(path, to), 0);
+    int fd = open(to, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    static const uint8_t zero[DURABLE_SLOT_BYTES];
+    ck_assert_int_eq(pwrite(fd, zero, sizeof zero, (off_t)(2 - i) * DURABLE_SLOT_BYTES),
+                     (ssize_t)sizeof zero);
+    int rc = durable_read(fd, p);
+    close(fd);
+    unlink(to);
+    rmdir(sub);
+    return rc;
+}
+
 static uint64_t last_txnid(struct store *s)
 {
     MDB_envinfo info;
@@ -489,12 +525,21 @@ static void assert_state(struct store *s, int state)
     }
 }
 
+/* Every record written again, many times; not made durable. */
+static int rewrite_all(struct tstore *t)
+{
+    int rc = 0;
+    for (int round = 0; rc == 0 && round < 20; round++)
+        rc = put_range(t->s, 0, FIRST, 50, 700 + (uint64_t)round, 0);
+    return rc == 0 ? 0 : 1;
+}
+
 /* State 0 (FIRST records) made durable; state 1 (three records changed, a
  * commit each) made durable in one flush (point P1), a copy of the data
  * file then (at_p1.mdb); state 2 (three more changed, one deleted)
- * likewise (P2, at_p2.mdb); then many changes committed and not made
- * durable, which want pages. */
-static int one_flush_points(struct tstore *t)
+ * likewise (P2, at_p2.mdb); with later, then many changes committed and
+ * not made durable, which want pages. */
+static int one_flush_points_then(struct tstore *t, int later)
 {
     t->s->one_flush = 1;
     struct durable_point *p = malloc(sizeof *p);
@@ -520,11 +565,22 @@ static int one_flush_points(struct tstore *t)
         rc = 3;
     if (rc == 0)
         rc = copy_data(t, "at_p2.mdb");
-    for (int round = 0; rc == 0 && round < 20; round++)
-        rc = put_range(t->s, 0, FIRST, 50, 700 + (uint64_t)round, 0);
-    if (rc == 0)
+    if (rc == 0 && later)
+        rc = rewrite_all(t);
+    if (rc == 0 && later)
         rc = put_range(t->s, 10, 20, 2, 0, 1);
     return rc == 0 ? 0 : rc > 0 ? rc : 1;
+}
+
+static int one_flush_points(struct tstore *t)
+{
+    return one_flush_points_then(t, 1);
+}
+
+/* The process ends right after P2, its record of kind (b). */
+static int one_flush_points_only(struct tstore *t)
+{
+    return one_flush_points_then(t, 0);
 }
 
 /* A store left by one_flush_points; its newest record, P2 (free it). */
@@ -627,10 +683,38 @@ START_TEST(test_durable_one_flush_cut_short_goes_back_to_the_point_before)
     mix_pages(t.dir, "at_p1.mdb", "at_p2.mdb", (uint64_t)_i * 104729, 1);
     put_back_page(t.dir, "at_p1.mdb", p->pages[(uint32_t)_i % p->npages].pgno);
     ck_assert_int_eq(listed_pages_intact(t.dir, p), 0);
-    uint64_t from;
-    recover_to(&t, p1, 1, &from);
-    newest_record(t.dir, p);
+    int k = slot_record(t.dir, 0, p) == 0 && p->txnid > p1 ? 0 : 1;
+    ck_assert_int_eq(slot_record(t.dir, k, p), 0);
+    ck_assert_uint_gt(p->txnid, p1);
+    ck_assert_int_eq(slot_record(t.dir, 1 - k, p), 0);
     ck_assert_uint_eq(p->txnid, p1);
+    uint8_t p1_record[DURABLE_SLOT_BYTES];
+    read_slot(t.dir, 1 - k, p1_record);
+    uint64_t from, to;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(to, p1);
+    /* The recovery's record went over P2's: P1's stays as it was (a
+     * record torn by a power loss in the recovery leaves it). */
+    uint8_t now[DURABLE_SLOT_BYTES];
+    read_slot(t.dir, 1 - k, now);
+    ck_assert_mem_eq(now, p1_record, sizeof now);
+    ck_assert_int_eq(slot_record(t.dir, k, p), 0);
+    ck_assert_uint_eq(p->txnid, p1);
+    ck_assert_uint_eq(p->npages, 0);
+    ck_assert_uint_eq(newest_meta_txnid(t.dir), p1);
+    tstore_reopen(&t);
+    assert_state(t.s, 1);
+    /* Where transactions were undone (P2's meta page reached the disk),
+     * the open logged that and made it durable: the newest record is
+     * that point, of kind (a), its notice cleared (never the record from
+     * before the entry, written back). */
+    newest_record(t.dir, p);
+    if (from > p1)
+        ck_assert_uint_gt(p->txnid, p1);
+    else
+        ck_assert_uint_eq(p->txnid, p1);
+    ck_assert_uint_eq(p->txnid, newest_meta_txnid(t.dir));
+    ck_assert_uint_eq(p->undone_to, 0);
     ck_assert_uint_eq(p->npages, 0); /* confirmed: nothing left to check */
     /* The store goes on from there. */
     ck_assert_int_eq(put_range(t.s, 6, 7, 1, 900, 0), 0);
@@ -686,6 +770,105 @@ START_TEST(test_durable_one_flush_point_without_its_meta_page)
 }
 END_TEST
 
+/* The process ended right after P2 (of kind (b): no pin holds P1 now),
+ * and the store is opened again in the same boot: the open records its
+ * point of kind (a), so that a recovery trusts it as it is and never
+ * falls back to P1, whose pages the changes after the open may write
+ * over.  A power loss after many of them takes the store back to P2,
+ * whole. */
+START_TEST(test_durable_restart_after_a_one_flush_point)
+{
+    struct tstore t;
+    tstore_open(&t);
+    in_killed_child(&t, one_flush_points_only);
+    struct durable_point *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    newest_record(t.dir, p);
+    uint64_t p2 = p->txnid;
+    ck_assert_uint_gt(p->npages, 0);
+    ck_assert_uint_eq(newest_meta_txnid(t.dir), p2);
+
+    tstore_reopen(&t);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->txnid, p2);
+    ck_assert_uint_eq(p->npages, 0);
+    /* Changes after the open, none of them made durable; a power loss
+     * in which all but the meta pages reached the disk. */
+    ck_assert_int_eq(copy_data(&t, "at_p2.mdb"), 0);
+    in_killed_child(&t, rewrite_all);
+    ck_assert_uint_gt(newest_meta_txnid(t.dir), p2);
+    put_back_page(t.dir, "at_p2.mdb", 0);
+    put_back_page(t.dir, "at_p2.mdb", 1);
+    uint64_t from;
+    recover_to(&t, p2, 2, &from);
+    tstore_close(&t);
+    free(p);
+}
+END_TEST
+
+/* P1 and P2 as in one_flush_points; a commit that fails part way
+ * (data.mdb may not grow: some of its pages written, the rest refused);
+ * a record changed and made durable (P3, at_p3.mdb); then every record
+ * rewritten, not made durable. */
+static int failed_commit_then_a_point(struct tstore *t)
+{
+    int rc = one_flush_points_only(t);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/data.mdb", t->dir);
+    struct stat st;
+    struct rlimit was, lim;
+    if (rc == 0 && (stat(path, &st) != 0 || getrlimit(RLIMIT_FSIZE, &was) != 0))
+        rc = 4;
+    signal(SIGXFSZ, SIG_IGN);
+    lim = was;
+    lim.rlim_cur = (rlim_t)st.st_size;
+    if (rc == 0 && setrlimit(RLIMIT_FSIZE, &lim) != 0)
+        rc = 5;
+    if (rc == 0 && put_range(t->s, FIRST, FIRST + 200, 200, 800, 0) == 0)
+        rc = 6; /* the commit was to fail */
+    if (rc == 0 && setrlimit(RLIMIT_FSIZE, &was) != 0)
+        rc = 7;
+    if (rc == 0)
+        rc = put_range(t->s, 500, 501, 1, 900, 0);
+    if (rc == 0)
+        rc = store_sync(t->s);
+    if (rc == 0)
+        rc = copy_data(t, "at_p3.mdb");
+    if (rc == 0)
+        rc = rewrite_all(t);
+    return rc;
+}
+
+/* A commit that fails (a full disk, a write error) leaves pages written
+ * that no point holds: the point after it must not list them, or a
+ * recovery would find them written over and go back past a point whose
+ * flush ended.  A power loss after later changes takes the store back to
+ * P3, the last durable point, whole. */
+START_TEST(test_durable_point_after_a_failed_commit)
+{
+    struct tstore t;
+    tstore_open(&t);
+    in_killed_child(&t, failed_commit_then_a_point);
+    struct durable_point *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    newest_record(t.dir, p);
+    uint64_t p3 = p->txnid;
+    ck_assert_uint_eq(p3, meta_txnid_of(t.dir, "at_p3.mdb"));
+    ck_assert_uint_gt(newest_meta_txnid(t.dir), p3);
+    put_back_page(t.dir, "at_p3.mdb", 0);
+    put_back_page(t.dir, "at_p3.mdb", 1);
+    uint64_t from, to;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(to, p3);
+    tstore_reopen(&t);
+    assert_state(t.s, 2);
+    ck_assert_int_eq(record_state(t.s, 500, 900), 0);
+    ck_assert_int_eq(record_state(t.s, FIRST + 100, 800), 1);
+    tstore_close(&t);
+    free(p);
+}
+END_TEST
+
 Suite *durable_suite(void)
 {
     Suite *s = suite_create("durable");
@@ -700,6 +883,8 @@ Suite *durable_suite(void)
     tcase_add_loop_test(tc, test_durable_one_flush_cut_short_goes_back_to_the_point_before, 0, 4);
     tcase_add_loop_test(tc, test_durable_one_flush_point_survives_later_writes, 0, 4);
     tcase_add_test(tc, test_durable_one_flush_point_without_its_meta_page);
+    tcase_add_test(tc, test_durable_restart_after_a_one_flush_point);
+    tcase_add_test(tc, test_durable_point_after_a_failed_commit);
     suite_add_tcase(s, tc);
     return s;
 }

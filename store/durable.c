@@ -386,8 +386,8 @@ static int write_into(int fd, const struct durable_point *p, int force, int undo
      * made it and ended before saying its flush ended (durable_confirm)
      * left no pin on the point before, which a recovery would fall back
      * to (a crash after a restart in the same boot). */
-    if (rc == 0 && !force && cur->npages == 0 && cur->ino == p->ino &&
-        strcmp(cur->boot, p->boot) == 0 && cur->txnid >= p->txnid) {
+    if (rc == 0 && !force && cur->ino == p->ino && strcmp(cur->boot, p->boot) == 0 &&
+        (cur->txnid > p->txnid || (cur->txnid == p->txnid && cur->npages == 0))) {
         rc = 1;
     } else if (rc == 0 || rc == -ENOENT) {
         *plain = *p;

@@ -385,14 +385,62 @@ static void write_behind_stop(struct store *s)
     s->wb_started = 0;
 }
 
+/* Whether an ext4 file system on device dev journals its data: its
+ * options in /proc/fs/ext4/NAME/options, which lists all of them
+ * (mountinfo leaves out those the superblock makes the default, as
+ * tune2fs -o journal_data does), else in /proc/self/mountinfo.  -1: not
+ * found. */
+static int ext4_journals_data(dev_t dev)
+{
+    char path[320], link[256], line[4096];
+    snprintf(path, sizeof path, "/sys/dev/block/%u:%u", major(dev), minor(dev));
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n > 0) {
+        link[n] = '\0';
+        const char *name = strrchr(link, '/');
+        snprintf(path, sizeof path, "/proc/fs/ext4/%s/options", name ? name + 1 : link);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            int journal = 0, found = 0;
+            while (fgets(line, sizeof line, f)) {
+                if (strncmp(line, "data=", 5) == 0)
+                    found = 1;
+                if (strcmp(line, "data=journal\n") == 0)
+                    journal = 1;
+            }
+            fclose(f);
+            if (found)
+                return journal;
+        }
+    }
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return -1;
+    /* "id parent major:minor root point options - type source super-options" */
+    int found = 0, journal = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned maj, min;
+        if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 || maj != major(dev) ||
+            min != minor(dev))
+            continue;
+        found = 1;
+        const char *super = strstr(line, " - ");
+        if (super && strstr(super, "data=journal"))
+            journal = 1;
+    }
+    fclose(f);
+    return found ? journal : -1;
+}
+
 /* Whether a write of the durable file that is not followed by its own
  * fdatasync (durable_write_checked) is durable after any later flush of
  * the device: only where a block is written in place, with no metadata
  * to commit.  ext2/3/4 write in place, except with data=journal, where
  * the data goes through the journal (for the file system, or for the
  * durable file alone: chattr +j), and for a durable file with holes
- * (durable_in_place); tmpfs keeps nothing over a power loss either way.  Elsewhere (btrfs, xfs with shared blocks, network
- * file systems) each point takes two flushes. */
+ * (durable_in_place); tmpfs keeps nothing over a power loss either way.
+ * Elsewhere (btrfs, xfs with shared blocks, network file systems) each
+ * point takes two flushes. */
 static int one_flush_safe(int fd)
 {
     struct statfs sf;
@@ -403,24 +451,7 @@ static int one_flush_safe(int fd)
         return 1;
     if ((unsigned long)sf.f_type != 0xEF53UL) /* ext2, ext3, ext4 */
         return 0;
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return 0;
-    /* "id parent major:minor root point options - type source super-options" */
-    char line[4096];
-    int found = 0, journal = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned maj, min;
-        if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 || maj != major(st.st_dev) ||
-            min != minor(st.st_dev))
-            continue;
-        found = 1;
-        const char *super = strstr(line, " - ");
-        if (super && strstr(super, "data=journal"))
-            journal = 1;
-    }
-    fclose(f);
-    return found && !journal && durable_in_place(fd);
+    return ext4_journals_data(st.st_dev) == 0 && durable_in_place(fd);
 }
 
 /* Writable stores: no commit before the first durable point and its pin. */
@@ -568,6 +599,8 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
             rc = store_sync(s);
         if (rc == 0)
             rc = durable_upgrade(s->durable_fd);
+        if (rc == 0) /* a durable file just made long enough */
+            s->one_flush = one_flush_safe(s->durable_fd);
         if (rc) {
             store_close(s);
             return rc;

@@ -69,6 +69,10 @@ cat >"$SCRATCH/durable.py" <<'EOF'
 import hashlib, struct, sys
 
 def durable_txnid(path):
+    return durable_record(path)[0]
+
+def durable_record(path):
+    """(transaction, pages listed) of the newest record; (-1, 0): none."""
     data = open(path, "rb").read()
     best = None
     # Slots of 4096 bytes at 4096 and 8192, checksum in their last 32
@@ -82,12 +86,17 @@ def durable_txnid(path):
         if hashlib.blake2b(s[:used], digest_size=32).digest() != s[used:used + 32]:
             continue
         seq, txnid = struct.unpack(">QQ", s[8:24])
+        # after the meta page: u32 flags, u32 pages listed (slots of 4096)
+        npages = struct.unpack(">I", s[228:232])[0] if size == 4096 else 0
         if best is None or seq > best[0]:
-            best = (seq, txnid)
-    return best[1] if best else -1
+            best = (seq, txnid, npages)
+    return best[1:] if best else (-1, 0)
 
 if __name__ == "__main__":
-    print(durable_txnid(sys.argv[1]))
+    if len(sys.argv) > 2 and sys.argv[2] == "pages":
+        print(durable_record(sys.argv[1])[1])
+    else:
+        print(durable_txnid(sys.argv[1]))
 EOF
 durable_txnid () {
     python3 "$SCRATCH/durable.py" "$STORE/durable"
@@ -204,6 +213,41 @@ test_expect_success 'the audit log sequence has no gap after the crashes' '
     cut -f1 "$TMP/log" >"$TMP/seq" &&
     seq "$(wc -l <"$TMP/log")" >"$TMP/seq.want" &&
     test_cmp "$TMP/seq.want" "$TMP/seq"
+'
+
+# A file system that journals its data (ext4 with data=journal as its
+# superblock's default, so that the mount table does not say it) writes
+# the durable file through its journal: a record written without its own
+# flush is not made durable by the store file's flush, so every fsync
+# there takes two flushes and its record lists no pages.
+JD=$SCRATCH/journaled
+jd_cleanup () {
+    fusermount3 -u -z "$JD/mnt" 2>/dev/null
+    umount "$JD/fs" 2>/dev/null
+    rm -f "$JD/fs.img"
+}
+test_expect_success 'on ext4 that journals its data, an fsync is made durable the two-flush way' '
+    mkdir -p "$JD/fs" "$JD/mnt" &&
+    truncate -s 64M "$JD/fs.img" &&
+    mkfs.ext4 -q -F -O has_journal "$JD/fs.img" &&
+    tune2fs -o journal_data "$JD/fs.img" >/dev/null &&
+    mount -o loop "$JD/fs.img" "$JD/fs" &&
+    ! grep -F " $JD/fs " /proc/self/mountinfo | grep -q "data=journal" &&
+    cfs init "$JD/fs/store" >/dev/null &&
+    cfs mount "$JD/fs/store" "$JD/mnt" &&
+    mkdir "$JD/mnt/$C" &&
+    for i in 1 2 3; do
+        python3 "$SCRATCH/fsync.py" "$JD/mnt/$C/note-$i.txt" "$JD/fs/store" >"$TMP/out" &&
+        read -r d t <"$TMP/out" &&
+        n=$(python3 "$SCRATCH/durable.py" "$JD/fs/store/durable" pages) &&
+        say "fsync $i: durable $d, last transaction $t, pages listed $n" &&
+        test "$d" -ge "$t" && test "$n" -eq 0 || { jd_cleanup; return 1; }
+    done &&
+    "$CASEFS" umount "$JD/mnt" && wait_daemon_gone "$JD/fs/store" &&
+    umount "$JD/fs"
+    rc=$?
+    jd_cleanup
+    return $rc
 '
 
 test_done

@@ -869,6 +869,72 @@ START_TEST(test_durable_point_after_a_failed_commit)
 }
 END_TEST
 
+/* Another writable process on the store (an administrator's command while
+ * mounted) names its point T0 under LMDB's writer lock and flushes; before
+ * it takes the durable file's lock, this process commits more and makes
+ * T1 durable in one flush (its fsync returns 0); then the other writes its
+ * record of T0.  The newest record must not go back to T0: a power loss
+ * would undo T1. */
+static int late_point_of_another_process(struct tstore *t)
+{
+    t->s->one_flush = 1;
+    struct durable_point *q = calloc(1, sizeof *q), *p = malloc(sizeof *p);
+    int rc = q && p ? put_range(t->s, 0, 5, 1, 1, 0) : 1;
+    if (rc == 0)
+        rc = store_sync(t->s);
+    if (rc == 0)
+        rc = put_range(t->s, 0, 3, 1, 500, 0);
+    if (rc == 0)
+        rc = store_sync(t->s);
+    /* The other process's sync_point, up to its durable_write. */
+    struct stat st;
+    if (rc == 0) {
+        q->txnid = last_txnid(t->s);
+        memcpy(q->boot, t->s->boot, sizeof q->boot);
+        if (fstat(t->s->datafd, &st) != 0 ||
+            durable_meta_read(t->s->datafd, t->s->psize, q->txnid, q->meta) != 0 ||
+            fdatasync(t->s->datafd) != 0)
+            rc = 2;
+        q->ino = (uint64_t)st.st_ino;
+    }
+    /* This process: T1, in one flush. */
+    if (rc == 0)
+        rc = put_range(t->s, 3, 6, 1, 600, 0);
+    if (rc == 0)
+        rc = store_sync(t->s);
+    int fd = durable_open(t->dir, 0);
+    if (rc == 0 && (fd < 0 || durable_read(fd, p) != 0 || p->npages == 0 ||
+                    p->txnid != last_txnid(t->s)))
+        rc = 3; /* T1 was not made in one flush */
+    /* The other process's record of T0, late. */
+    if (rc == 0 && durable_write(fd, q) != 0)
+        rc = 4;
+    if (fd >= 0)
+        close(fd);
+    free(p);
+    free(q);
+    return rc;
+}
+
+START_TEST(test_durable_late_point_of_another_process_does_not_go_back)
+{
+    struct tstore t;
+    tstore_open(&t);
+    in_killed_child(&t, late_point_of_another_process);
+    uint64_t t1 = newest_meta_txnid(t.dir);
+    struct durable_point *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->txnid, t1); /* not gone back to T0 */
+    /* A power loss once all had reached the disk: T1 stays. */
+    uint64_t from, to;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(to, t1);
+    free(p);
+    tstore_close(&t);
+}
+END_TEST
+
 Suite *durable_suite(void)
 {
     Suite *s = suite_create("durable");
@@ -885,6 +951,7 @@ Suite *durable_suite(void)
     tcase_add_test(tc, test_durable_one_flush_point_without_its_meta_page);
     tcase_add_test(tc, test_durable_restart_after_a_one_flush_point);
     tcase_add_test(tc, test_durable_point_after_a_failed_commit);
+    tcase_add_test(tc, test_durable_late_point_of_another_process_does_not_go_back);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -71,6 +71,13 @@ static int put_range(struct store *s, int lo, int hi, int per, uint64_t seed, in
     return 0;
 }
 
+/* put_range, then a durable point. */
+static int put_sync(struct store *s, int lo, int hi, int per, uint64_t seed)
+{
+    int rc = put_range(s, lo, hi, per, seed, 0);
+    return rc ? rc : store_sync(s);
+}
+
 /* 0 when record i holds the value of seed, 1 when absent, -1 otherwise. */
 static int record_state(struct store *s, int i, uint64_t seed)
 {
@@ -544,13 +551,9 @@ static int one_flush_points_then(struct tstore *t, int later)
     t->s->one_flush = 1;
     struct durable_point *p = malloc(sizeof *p);
     int fd = durable_open(t->dir, 0);
-    int rc = p && fd >= 0 ? put_range(t->s, 0, FIRST, 10, 1, 0) : 1;
+    int rc = p && fd >= 0 ? put_sync(t->s, 0, FIRST, 10, 1) : 1;
     if (rc == 0)
-        rc = store_sync(t->s);
-    if (rc == 0)
-        rc = put_range(t->s, 0, 3, 1, 500, 0);
-    if (rc == 0)
-        rc = store_sync(t->s);
+        rc = put_sync(t->s, 0, 3, 1, 500);
     if (rc == 0 && (durable_read(fd, p) != 0 || p->npages == 0))
         rc = 2; /* P1 was not made in one flush */
     if (rc == 0)
@@ -583,14 +586,22 @@ static int one_flush_points_only(struct tstore *t)
     return one_flush_points_then(t, 0);
 }
 
-/* A store left by one_flush_points; its newest record, P2 (free it). */
-static struct durable_point *crash_after_one_flush_points(struct tstore *t)
+/* A new store left by body in a killed child; its newest record (free
+ * it). */
+static struct durable_point *crash_after(struct tstore *t, int (*body)(struct tstore *t))
 {
     tstore_open(t);
-    in_killed_child(t, one_flush_points);
+    in_killed_child(t, body);
     struct durable_point *p = malloc(sizeof *p);
     ck_assert_ptr_nonnull(p);
     newest_record(t->dir, p);
+    return p;
+}
+
+/* A store left by one_flush_points; its newest record, P2 (free it). */
+static struct durable_point *crash_after_one_flush_points(struct tstore *t)
+{
+    struct durable_point *p = crash_after(t, one_flush_points);
     ck_assert_uint_gt(p->npages, 0);
     return p;
 }
@@ -652,6 +663,14 @@ static void put_back_page(const char *dir, const char *from, uint64_t pgno)
     ck_assert_int_eq(pwrite(fd, page, sizeof page, (off_t)(pgno * 4096)), (ssize_t)sizeof page);
     close(fa);
     close(fd);
+}
+
+/* Puts both meta pages of data.mdb back to their content in `from`
+ * (the commits after it did not reach the disk). */
+static void put_back_metas(const char *dir, const char *from)
+{
+    put_back_page(dir, from, 0);
+    put_back_page(dir, from, 1);
 }
 
 static uint64_t meta_txnid_of(const char *dir, const char *name)
@@ -759,8 +778,7 @@ START_TEST(test_durable_one_flush_point_without_its_meta_page)
     snprintf(a, sizeof a, "%s/at_p2.mdb", t.dir);
     snprintf(d, sizeof d, "%s/data.mdb", t.dir);
     ck_assert_int_eq(copy_path(a, d), 0);
-    put_back_page(t.dir, "at_p1.mdb", 0);
-    put_back_page(t.dir, "at_p1.mdb", 1);
+    put_back_metas(t.dir, "at_p1.mdb");
     ck_assert_uint_lt(newest_meta_txnid(t.dir), p2);
     uint64_t from;
     recover_to(&t, p2, 2, &from);
@@ -779,11 +797,7 @@ END_TEST
 START_TEST(test_durable_restart_after_a_one_flush_point)
 {
     struct tstore t;
-    tstore_open(&t);
-    in_killed_child(&t, one_flush_points_only);
-    struct durable_point *p = malloc(sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    newest_record(t.dir, p);
+    struct durable_point *p = crash_after(&t, one_flush_points_only);
     uint64_t p2 = p->txnid;
     ck_assert_uint_gt(p->npages, 0);
     ck_assert_uint_eq(newest_meta_txnid(t.dir), p2);
@@ -797,8 +811,7 @@ START_TEST(test_durable_restart_after_a_one_flush_point)
     ck_assert_int_eq(copy_data(&t, "at_p2.mdb"), 0);
     in_killed_child(&t, rewrite_all);
     ck_assert_uint_gt(newest_meta_txnid(t.dir), p2);
-    put_back_page(t.dir, "at_p2.mdb", 0);
-    put_back_page(t.dir, "at_p2.mdb", 1);
+    put_back_metas(t.dir, "at_p2.mdb");
     uint64_t from;
     recover_to(&t, p2, 2, &from);
     tstore_close(&t);
@@ -847,16 +860,11 @@ static int failed_commit_then_a_point(struct tstore *t)
 START_TEST(test_durable_point_after_a_failed_commit)
 {
     struct tstore t;
-    tstore_open(&t);
-    in_killed_child(&t, failed_commit_then_a_point);
-    struct durable_point *p = malloc(sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    newest_record(t.dir, p);
+    struct durable_point *p = crash_after(&t, failed_commit_then_a_point);
     uint64_t p3 = p->txnid;
     ck_assert_uint_eq(p3, meta_txnid_of(t.dir, "at_p3.mdb"));
     ck_assert_uint_gt(newest_meta_txnid(t.dir), p3);
-    put_back_page(t.dir, "at_p3.mdb", 0);
-    put_back_page(t.dir, "at_p3.mdb", 1);
+    put_back_metas(t.dir, "at_p3.mdb");
     uint64_t from, to;
     ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
     ck_assert_uint_eq(to, p3);
@@ -879,13 +887,9 @@ static int late_point_of_another_process(struct tstore *t)
 {
     t->s->one_flush = 1;
     struct durable_point *q = calloc(1, sizeof *q), *p = malloc(sizeof *p);
-    int rc = q && p ? put_range(t->s, 0, 5, 1, 1, 0) : 1;
+    int rc = q && p ? put_sync(t->s, 0, 5, 1, 1) : 1;
     if (rc == 0)
-        rc = store_sync(t->s);
-    if (rc == 0)
-        rc = put_range(t->s, 0, 3, 1, 500, 0);
-    if (rc == 0)
-        rc = store_sync(t->s);
+        rc = put_sync(t->s, 0, 3, 1, 500);
     /* The other process's sync_point, up to its durable_write. */
     struct stat st;
     if (rc == 0) {
@@ -919,12 +923,8 @@ static int late_point_of_another_process(struct tstore *t)
 START_TEST(test_durable_late_point_of_another_process_does_not_go_back)
 {
     struct tstore t;
-    tstore_open(&t);
-    in_killed_child(&t, late_point_of_another_process);
+    struct durable_point *p = crash_after(&t, late_point_of_another_process);
     uint64_t t1 = newest_meta_txnid(t.dir);
-    struct durable_point *p = malloc(sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    newest_record(t.dir, p);
     ck_assert_uint_eq(p->txnid, t1); /* not gone back to T0 */
     /* A power loss once all had reached the disk: T1 stays. */
     uint64_t from, to;

@@ -256,9 +256,11 @@ static int slot_decode(const uint8_t *s, size_t n, int old, struct durable_point
     memcpy(p->meta, s + SLOT_META, DURABLE_META_BYTES);
     if (old)
         return 0;
-    uint32_t np = codec_be32_get(s + SLOT_NPAGES);
-    if (codec_be32_get(s + SLOT_FLAGS) != 0 || np > WRITTEN_PAGES_MAX)
+    uint32_t np = codec_be32_get(s + SLOT_NPAGES), flags = codec_be32_get(s + SLOT_FLAGS);
+    if ((flags & ~(DURABLE_WRITE_FAILED | DURABLE_UNDONE_WRITE)) || np > WRITTEN_PAGES_MAX ||
+        ((flags & DURABLE_WRITE_FAILED) && np))
         return -1;
+    p->flags = flags;
     p->npages = np;
     memcpy(p->key, s + SLOT_KEY, WRITTEN_KEY_BYTES);
     for (uint32_t i = 0; i < np; i++) {
@@ -290,6 +292,10 @@ static void slot_encode(uint8_t s[DURABLE_SLOT_BYTES], const struct durable_poin
     memset(s, 0, DURABLE_SLOT_BYTES);
     head_encode(s, SLOT_MAGIC, p, notice, seq);
     uint32_t np = p->npages <= WRITTEN_PAGES_MAX ? p->npages : 0;
+    if (p->flags & DURABLE_WRITE_FAILED)
+        np = 0;
+    codec_be32_put(s + SLOT_FLAGS, (p->flags & DURABLE_WRITE_FAILED) |
+                                       (notice->flags & DURABLE_UNDONE_WRITE));
     codec_be32_put(s + SLOT_NPAGES, np);
     if (np)
         memcpy(s + SLOT_KEY, p->key, WRITTEN_KEY_BYTES);
@@ -386,8 +392,11 @@ static int write_into(int fd, const struct durable_point *p, int force, int undo
      * made it and ended before saying its flush ended (durable_confirm)
      * left no pin on the point before, which a recovery would fall back
      * to (a crash after a restart in the same boot). */
-    if (rc == 0 && !force && cur->ino == p->ino && strcmp(cur->boot, p->boot) == 0 &&
-        (cur->txnid > p->txnid || (cur->txnid == p->txnid && cur->npages == 0))) {
+    if (rc == 0 && !force && (cur->flags & DURABLE_WRITE_FAILED) &&
+        strcmp(cur->boot, p->boot) == 0) {
+        rc = -EIO; /* only a recovery in a new boot goes on from there */
+    } else if (rc == 0 && !force && cur->ino == p->ino && strcmp(cur->boot, p->boot) == 0 &&
+               (cur->txnid > p->txnid || (cur->txnid == p->txnid && cur->npages == 0))) {
         rc = 1;
     } else if (rc == 0 || rc == -ENOENT) {
         *plain = *p;
@@ -461,8 +470,10 @@ int durable_write_checked(int fd, const struct durable_point *p, uint64_t after,
     int which = -1;
     struct stat st;
     int rc = cur && s ? read_records(fd, cur, &seq, &which, NULL, NULL) : -ENOMEM;
-    if (rc == -ENOENT || (rc == 0 && (cur->txnid != after || cur->ino != p->ino ||
-                                      strcmp(cur->boot, p->boot) != 0)))
+    if (rc == 0 && (cur->flags & DURABLE_WRITE_FAILED))
+        rc = -EIO;
+    else if (rc == -ENOENT || (rc == 0 && (cur->txnid != after || cur->ino != p->ino ||
+                                           strcmp(cur->boot, p->boot) != 0)))
         rc = -EAGAIN;
     else if (rc == 0 && fstat(fd, &st) != 0)
         rc = -errno;
@@ -532,6 +543,33 @@ int durable_upgrade(int fd)
     return rc;
 }
 
+int durable_mark_failed(int fd, uint64_t txnid)
+{
+    struct durable_point *n = malloc(sizeof *n), *o = malloc(sizeof *o);
+    int rc = n && o ? 0 : -ENOMEM;
+    if (rc == 0 && flock(fd, LOCK_EX) != 0)
+        rc = -errno;
+    if (rc == 0) {
+        uint64_t seq;
+        int which, have_o = 0;
+        rc = read_records(fd, n, &seq, &which, o, &have_o);
+        /* txnid's record of kind (b) is not a point: its flush failed. */
+        int before = rc == 0 && n->txnid == txnid && n->npages;
+        if (before && (!have_o || o->ino != n->ino))
+            rc = -EIO;
+        if (rc == 0) {
+            struct durable_point *q = before ? o : n;
+            q->flags |= DURABLE_WRITE_FAILED;
+            q->npages = 0;
+            rc = write_into(fd, q, 1, 0, before);
+        }
+        flock(fd, LOCK_UN);
+    }
+    free(n);
+    free(o);
+    return rc;
+}
+
 int durable_confirm(int fd, uint64_t txnid)
 {
     struct durable_point *p = malloc(sizeof *p);
@@ -549,7 +587,8 @@ int durable_confirm(int fd, uint64_t txnid)
 }
 
 int durable_notice_take(int fd, uint64_t *from, uint64_t *to,
-                        int (*logger)(void *arg, uint64_t from, uint64_t to), void *arg)
+                        int (*logger)(void *arg, uint64_t from, uint64_t to, int write_error),
+                        void *arg)
 {
     *from = *to = 0;
     if (flock(fd, LOCK_EX) != 0)
@@ -563,13 +602,14 @@ int durable_notice_take(int fd, uint64_t *from, uint64_t *to,
         /* The logger makes its entry durable: a newer record, carrying
          * the notice.  The notice is cleared on that one, never by
          * writing back the record read before it. */
-        rc = logger(arg, p->undone_from, p->undone_to);
+        rc = logger(arg, p->undone_from, p->undone_to, !!(p->flags & DURABLE_UNDONE_WRITE));
         if (rc == 0)
             rc = flock(fd, LOCK_EX) == 0 ? 0 : -errno;
         if (rc == 0) {
             rc = durable_read(fd, p);
             if (rc == 0 && p->undone_from == *from && p->undone_to == *to) {
                 p->undone_from = p->undone_to = 0;
+                p->flags &= ~DURABLE_UNDONE_WRITE;
                 rc = write_locked(fd, p, 1, 1);
             }
             flock(fd, LOCK_UN);
@@ -705,6 +745,10 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
         rc = write_locked(fd, p, 1, 1);
     } else if (!same_boot) {
         memcpy(p->boot, boot, DURABLE_BOOT_BYTES);
+        /* A point recorded after a failed write: the store is back at it
+         * now, and the notice says why. */
+        int failed = !!(p->flags & DURABLE_WRITE_FAILED);
+        p->flags = failed && *to != *from ? DURABLE_UNDONE_WRITE : 0;
         /* After a fall back, over the record that failed: the one fallen
          * back to stays whole until this is. */
         rc = write_into(fd, p, 1, *to != *from, fell_back);

@@ -29,6 +29,12 @@
  *    of kind (a).  An open in the same boot as a record of kind (b),
  *    whose pins went with its process, records its first point as of kind
  *    (a);
+ *  - a flush of the data file that fails marks the last point whose flush
+ *    ended (DURABLE_WRITE_FAILED): Linux reports a write-back error once
+ *    and may keep the pages as if written, so a later flush by another
+ *    process would succeed over pages the disk never got.  No writable
+ *    open in that boot goes on; a recovery in the next takes the store
+ *    back to the point;
  * The file holds two slots of DURABLE_SLOT_BYTES, written alternately, each
  * with a sequence number and a checksum, so a torn write leaves the other
  * slot intact (layout in store/FORMAT.md); the two slots of 512 bytes at
@@ -58,8 +64,19 @@
 #define DURABLE_META_BYTES 136
 #define DURABLE_BOOT_BYTES 40
 
+/* Flags of a record. */
+/* A flush of the data file failed after this point, in the record's boot:
+ * the page cache may hold pages the disk never got (the kernel marks them
+ * clean all the same), so no writable open trusts it until a recovery in
+ * a new boot has taken the store back to this point. */
+#define DURABLE_WRITE_FAILED 1u
+/* The notice's transactions were undone after a failed write (above),
+ * not a power loss. */
+#define DURABLE_UNDONE_WRITE 2u
+
 struct durable_point {
     uint64_t txnid;               /* the durable transaction */
+    uint32_t flags;               /* DURABLE_WRITE_FAILED, DURABLE_UNDONE_WRITE */
     uint64_t ino;                 /* data.mdb's inode number */
     /* Set by a recovery that undid transactions (undone_from, the newest
      * found, back to undone_to); cleared once the store's log says so. */
@@ -123,6 +140,13 @@ int durable_write_checked(int fd, const struct durable_point *p, uint64_t after,
  * 0 or -errno; nothing to do is 0. */
 int durable_upgrade(int fd);
 
+/* A flush of the data file that was to make transaction txnid durable
+ * failed: records the last point whose flush ended (the newest record,
+ * or the one before it when the newest is txnid's of kind (b)) again, as
+ * of kind (a) with DURABLE_WRITE_FAILED, so that no writable open in this
+ * boot goes on from a page cache the disk does not match.  0 or -errno. */
+int durable_mark_failed(int fd, uint64_t txnid);
+
 /* When the newest record is of kind (b) at txnid, writes it again as of
  * kind (a): its flush ended, and a recovery is to trust it without
  * checking its pages (which may then be written again).  0 or -errno. */
@@ -134,7 +158,8 @@ int durable_confirm(int fd, uint64_t txnid);
  * then.  *from and *to: the notice (0 when none).  0 or the
  * error of logger or of the file. */
 int durable_notice_take(int fd, uint64_t *from, uint64_t *to,
-                        int (*logger)(void *arg, uint64_t from, uint64_t to), void *arg);
+                        int (*logger)(void *arg, uint64_t from, uint64_t to, int write_error),
+                        void *arg);
 
 /* Run before LMDB opens dir's environment.  When dir's durable file
  * records a point of another boot, of this data file, takes the newest

@@ -467,6 +467,21 @@ static int durable_start(struct store *s)
     s->durable_fd = durable_open(s->dir, 1);
     if (s->durable_fd < 0)
         return s->durable_fd;
+    /* A flush of the data file failed in this boot (durable.h): refused,
+     * until a recovery in a new boot has taken the store back to its last
+     * durable point. */
+    struct durable_point *last = malloc(sizeof *last);
+    struct stat dst;
+    if (!last)
+        return -ENOMEM;
+    rc = durable_read(s->durable_fd, last) == 0 && (last->flags & DURABLE_WRITE_FAILED) &&
+                 strcmp(last->boot, s->boot) == 0 && fstat(s->datafd, &dst) == 0 &&
+                 (uint64_t)dst.st_ino == last->ino
+             ? -EUCLEAN
+             : 0;
+    free(last);
+    if (rc)
+        return rc;
     s->writable = 1;
     s->written = written_watch(s->datafd, s->psize);
     s->one_flush = one_flush_safe(s->durable_fd);
@@ -480,15 +495,16 @@ static int durable_start(struct store *s)
 }
 
 /* A recovery's notice of undone transactions, in the log (durable.h). */
-static int log_undone(void *arg, uint64_t from, uint64_t to)
+static int log_undone(void *arg, uint64_t from, uint64_t to, int write_error)
 {
     struct store *s = arg;
     struct store_actor me;
     store_actor_self(&me);
-    char detail[160];
+    char detail[200];
     snprintf(detail, sizeof detail,
-             "power loss: transactions %llu to %llu had not reached the disk and are "
+             "%s: transactions %llu to %llu had not reached the disk and are "
              "undone; the store is as of transaction %llu",
+             write_error ? "a write to the store file failed" : "power loss",
              (unsigned long long)to + 1, (unsigned long long)from, (unsigned long long)to);
     int rc = log_append_alone(s, &me, "recover", "", 0, 0, detail);
     /* Durable before the notice is cleared: a second power loss must not
@@ -747,6 +763,8 @@ void store_close(struct store *s)
 static int flush_data(void *arg)
 {
     struct store *s = arg;
+    if (s->fail_flushes)
+        return -EIO;
     return mdb_env_sync(s->env, 1) == 0 ? 0 : -EIO;
 }
 
@@ -804,6 +822,13 @@ static int sync_point(struct store *s, int one_flush)
             s->failed = 1;
             rc = -EIO;
         }
+    }
+    if (rc && s->failed) {
+        /* What the page cache holds may not be what the disk holds: no
+         * writable open in this boot goes on from it (durable.h). */
+        if (durable_mark_failed(s->durable_fd, p->txnid) != 0)
+            fprintf(stderr, "casefs: %s: a write to the store file failed, and so did "
+                            "recording it in the durable file\n", s->dir);
     }
     if (rc) {
         /* The next point covers what this one would have. */

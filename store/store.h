@@ -123,6 +123,7 @@ struct store {
     struct written *written; /* pages written since the last point */
     int one_flush;           /* points may be made durable in one flush */
     uint64_t one_flush_points; /* points made so */
+    int fail_flushes;          /* for the tests: every flush of the data file fails */
     uint64_t durable_txnid;  /* the last durable point */
     int failed;              /* a flush failed: nothing more is committed */
     uint64_t map_touched; /* bytes read through the map since the last release */

@@ -106,33 +106,46 @@ int cli_passphrase_read(const char *file, const char *prompt, char **out, size_t
     return 0;
 }
 
-int cli_store_error(const char *dir, int rc)
+void cli_store_error_text(const char *dir, int rc, char *out, size_t n)
 {
     uint32_t found = 0;
     switch (rc) {
     case -ENOENT:
-        return cli_fail(CLI_REFUSED,
-                        "no store at %s: check the path, or create one with "
-                        "'casefs init %s'",
-                        dir, dir);
+        snprintf(out, n, "no store at %s: check the path, or create one with 'casefs init %s'",
+                 dir, dir);
+        break;
     case -EPROTO:
         store_probe(dir, &found);
-        return cli_fail(CLI_REFUSED,
-                        "%s holds store format version %u, this casefs reads "
-                        "version %u: use a casefs that matches the store",
-                        dir, found, STORE_FORMAT_VERSION);
+        snprintf(out, n,
+                 "%s holds store format version %u, this casefs reads version %u: use a "
+                 "casefs that matches the store",
+                 dir, found, STORE_FORMAT_VERSION);
+        break;
     case -EACCES:
-        return cli_fail(CLI_REFUSED,
-                        "wrong passphrase for %s: nothing was changed; try again", dir);
+        snprintf(out, n, "wrong passphrase for %s: nothing was changed; try again", dir);
+        break;
     case -ENOMEM:
-        return cli_fail(CLI_REFUSED,
-                        "not enough memory to derive the key: free memory and "
-                        "try again");
+        snprintf(out, n, "not enough memory to derive the key: free memory and try again");
+        break;
+    case -EUCLEAN:
+        snprintf(out, n,
+                 "a write to the store file of %s failed since the machine started (a disk "
+                 "error): nothing was changed; check the disk, then restart the machine, "
+                 "and the store opens as of its last durable point ('casefs log' and "
+                 "'casefs verify' read it now)",
+                 dir);
+        break;
     default:
-        return cli_fail(CLI_REFUSED,
-                        "cannot open the store %s (%s): run 'casefs verify %s'", dir,
-                        strerror(-rc), dir);
+        snprintf(out, n, "cannot open the store %s (%s): run 'casefs verify %s'", dir,
+                 strerror(-rc), dir);
     }
+}
+
+int cli_store_error(const char *dir, int rc)
+{
+    char msg[1024];
+    cli_store_error_text(dir, rc, msg, sizeof msg);
+    return cli_fail(CLI_REFUSED, "%s", msg);
 }
 
 int cli_store_open(const char *dir, const char *passfile, unsigned flags,

@@ -26,6 +26,8 @@ void cli_passphrase_free(char *p);
 
 /* Explains a store_probe/store_unlock/store_open error for dir; returns 1. */
 int cli_store_error(const char *dir, int rc);
+/* The one-line message cli_store_error prints, into out (n bytes). */
+void cli_store_error_text(const char *dir, int rc, char *out, size_t n);
 
 /* Unlocks and opens dir (flags as store_open).  0 or an exit code. */
 int cli_store_open(const char *dir, const char *passfile, unsigned flags,

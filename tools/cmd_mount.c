@@ -236,12 +236,10 @@ int cmd_mount(int argc, char **argv)
         setsid();
         struct store *s;
         struct fs *f;
-        char msg[600];
+        char msg[1024];
         rc = store_open(dir, keys, 0, &s);
         if (rc) {
-            snprintf(msg, sizeof msg,
-                     "cannot open the store (%s): run 'casefs verify' on it",
-                     strerror(-rc));
+            cli_store_error_text(dir, rc, msg, sizeof msg);
         } else if (fs_mount(s, absmp, &fo, &f, msg, sizeof msg) == 0) {
             rc = 0;
         } else {
@@ -272,7 +270,7 @@ int cmd_mount(int argc, char **argv)
     keys_free(keys);
     close(lock);
     close(pfd[1]);
-    char msg[600];
+    char msg[1024];
     ssize_t n = 0, r;
     while ((r = read(pfd[0], msg + n, sizeof msg - 1 - (size_t)n)) > 0)
         n += r;

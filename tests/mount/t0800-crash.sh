@@ -250,4 +250,43 @@ test_expect_success 'on ext4 that journals its data, an fsync is made durable th
     return $rc
 '
 
+# flag.py DURABLE: marks the durable file's newest record as written
+# after a failed flush of the store file in this boot, as the daemon does
+# when the disk reports a write error (store/FORMAT.md).
+cat >"$SCRATCH/flag.py" <<'EOF'
+import hashlib, struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+best = None
+for at in (4096, 8192):
+    s = bytes(data[at:at + 4096])
+    if s[:8] == b"cfdurbl2" and hashlib.blake2b(s[:4064], digest_size=32).digest() == s[4064:]:
+        seq = struct.unpack(">Q", s[8:16])[0]
+        if best is None or seq > best[0]:
+            best = (seq, at)
+at = best[1]
+# flags 1 (a write failed), no pages listed
+data[at + 224:at + 232] = struct.pack(">II", 1, 0)
+data[at + 232:at + 4064] = bytes(4064 - 232)
+data[at + 4064:at + 4096] = hashlib.blake2b(bytes(data[at:at + 4064]), digest_size=32).digest()
+open(path, "r+b").write(data)
+EOF
+test_expect_success 'after a failed write to the store file, a mount in the same boot is refused and changes nothing' '
+    FS=$SCRATCH/failed && FM=$SCRATCH/failed-mnt &&
+    mkdir -p "$FM" &&
+    cfs init "$FS" >/dev/null &&
+    cfs mount "$FS" "$FM" &&
+    mkdir "$FM/$C" && echo "saved before" >"$FM/$C/before.txt" &&
+    "$CASEFS" umount "$FM" && wait_daemon_gone "$FS" &&
+    cfs log "$FS" >"$TMP/log.before" &&
+    python3 "$SCRATCH/flag.py" "$FS/durable" &&
+    cp "$FS/durable" "$TMP/durable.flagged" &&
+    expect_error 1 "write to the store file .* failed.*restart the machine" \
+        cfs mount "$FS" "$FM" &&
+    ! is_mounted "$FM" &&
+    cmp "$FS/durable" "$TMP/durable.flagged" &&
+    cfs log "$FS" >"$TMP/log.after" &&
+    test_cmp "$TMP/log.before" "$TMP/log.after"
+'
+
 test_done

@@ -935,6 +935,91 @@ START_TEST(test_durable_late_point_of_another_process_does_not_go_back)
 }
 END_TEST
 
+/* P1 in one flush (at_p1.mdb); changes; then the flush of the next
+ * point fails (a disk error): the sync fails, and so does every later
+ * change of this process. */
+static int flush_fails_after_p1(struct tstore *t)
+{
+    t->s->one_flush = 1;
+    int rc = put_sync(t->s, 0, FIRST, 10, 1);
+    if (rc == 0)
+        rc = put_sync(t->s, 0, 3, 1, 500);
+    if (rc == 0)
+        rc = copy_data(t, "at_p1.mdb");
+    if (rc == 0)
+        rc = put_range(t->s, 3, 6, 1, 600, 0);
+    if (rc)
+        return 1;
+    t->s->fail_flushes = 1;
+    if (store_sync(t->s) != -EIO)
+        return 2;
+    if (put_range(t->s, 6, 7, 1, 0, 1) == 0)
+        return 3; /* a change after the failed flush was taken */
+    return 0;
+}
+
+static int count_recover(const struct log_entry *e, void *arg)
+{
+    char **detail = arg;
+    if (strcmp(e->op, "recover") == 0) {
+        free(*detail);
+        *detail = strdup(e->detail);
+    }
+    return 0;
+}
+
+/* A flush of the store file fails (the kernel reports the error once,
+ * and may keep the pages as if written): the durable file says so, no
+ * writable open in this boot goes on from the page cache (the open is
+ * refused, a read-only one is not), and after a restart the store is as
+ * of P1, the last point whose flush ended, with a log entry saying that a
+ * write failed. */
+START_TEST(test_durable_failed_flush_holds_the_store_until_a_restart)
+{
+    struct tstore t;
+    struct durable_point *p = crash_after(&t, flush_fails_after_p1);
+    uint64_t p1 = meta_txnid_of(t.dir, "at_p1.mdb");
+    ck_assert_uint_eq(p->txnid, p1);
+    ck_assert_uint_eq(p->npages, 0);
+    ck_assert_uint_eq(p->flags, DURABLE_WRITE_FAILED);
+    uint64_t newest = newest_meta_txnid(t.dir);
+    ck_assert_uint_gt(newest, p1);
+
+    struct keys *k;
+    struct store *s = NULL;
+    ck_assert_int_eq(store_unlock(t.dir, TEST_PASS, strlen(TEST_PASS), &k), 0);
+    ck_assert_int_eq(store_open(t.dir, k, 0, &s), -EUCLEAN);
+    ck_assert_int_eq(store_unlock(t.dir, TEST_PASS, strlen(TEST_PASS), &k), 0);
+    ck_assert_int_eq(store_open(t.dir, k, STORE_OPEN_RDONLY, &s), 0);
+    store_close(s);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->flags, DURABLE_WRITE_FAILED); /* still */
+
+    uint64_t from, to;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(from, newest);
+    ck_assert_uint_eq(to, p1);
+    tstore_reopen(&t);
+    assert_state(t.s, 1);
+    ck_assert_int_eq(record_state(t.s, 3, 600), -1); /* after P1: undone */
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    char *detail = NULL;
+    uint64_t bad = 0;
+    ck_assert_int_eq(log_each(t.s, txn, count_recover, &detail, &bad), 0);
+    store_txn_abort(txn);
+    ck_assert_ptr_nonnull(detail);
+    ck_assert_msg(strstr(detail, "a write to the store file failed") != NULL, "%s", detail);
+    free(detail);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->flags, 0);
+    /* The store goes on. */
+    ck_assert_int_eq(put_sync(t.s, 6, 7, 1, 900), 0);
+    tstore_close(&t);
+    free(p);
+}
+END_TEST
+
 Suite *durable_suite(void)
 {
     Suite *s = suite_create("durable");
@@ -952,6 +1037,7 @@ Suite *durable_suite(void)
     tcase_add_test(tc, test_durable_restart_after_a_one_flush_point);
     tcase_add_test(tc, test_durable_point_after_a_failed_commit);
     tcase_add_test(tc, test_durable_late_point_of_another_process_does_not_go_back);
+    tcase_add_test(tc, test_durable_failed_flush_holds_the_store_until_a_restart);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1002,8 +1002,16 @@ int fs_mount(struct store *s, const char *mountpoint, const struct fs_options *o
      * allocated.  With an arena per thread each arena kept its own free
      * pages resident: streaming 1 GiB in, five arenas and the heap held
      * 34-50 MiB and the peak was 61-74 MiB; with one arena, 25-27 MiB and
-     * 54 MiB, at the same speed (the threads seldom allocate at once). */
+     * 54 MiB, at the same speed (the threads seldom allocate at once).
+     * Freed memory stays in that arena up to 16 MiB, and blocks up to 4
+     * MiB come from it: LMDB's pages of a chunk (up to 68 KiB), allocated
+     * and freed at every commit, were given back to the system at the
+     * top of the heap and faulted in again by the next commit (streaming
+     * 1 GiB in: 66-81 thousand page faults, 37 thousand now; 5.5 s against
+     * 6.2 s, peak 53 MiB against 52). */
     mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
     struct fs *f = calloc(1, sizeof *f);
     if (!f) {
         store_close(s);

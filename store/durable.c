@@ -373,13 +373,35 @@ int durable_read(int fd, struct durable_point *p)
     return read_records(fd, p, &seq, &which, NULL, NULL);
 }
 
+/* Whether record cur says a flush of data file ino failed in this boot
+ * (DURABLE_WRITE_FAILED): no point is recorded after it but by a
+ * recovery in a new boot. */
+static int held(const struct durable_point *cur, const char *boot, uint64_t ino)
+{
+    return (cur->flags & DURABLE_WRITE_FAILED) && cur->ino == ino &&
+           strcmp(cur->boot, boot) == 0;
+}
+
+int durable_held(int fd, const char boot[DURABLE_BOOT_BYTES], uint64_t ino)
+{
+    struct durable_point *cur = malloc(sizeof *cur);
+    int rc = cur ? durable_read(fd, cur) : -ENOMEM;
+    int h = rc == 0 && held(cur, boot, ino);
+    free(cur);
+    return rc == -ENOENT ? 0 : rc < 0 ? rc : h;
+}
+
 /* Writes p as a record of kind (a), the newest, into the slot not holding
  * the newest record (over_newest: into the newest's slot; an old layout
- * has its own order); the caller holds the flock.  Unless forced, nothing
- * is written when the newest record is of kind (a) and of this data file
- * and boot at p's point or later.  Unless undone is set, the newest
- * record's notice of undone transactions is carried over (it stays until
- * store_open has logged it). */
+ * has its own order); the caller holds the flock.  Unless forced: -EIO
+ * when the newest record is held (above); nothing is written when it is
+ * of this data file and boot and later than p's point, or at p's point
+ * and of kind (a).  A newest record of kind (b) at p's point is written
+ * over: a process that made it and ended before saying its flush ended
+ * (durable_confirm) left no pin on the point before, which a recovery
+ * would fall back to (a crash, then a restart in the same boot).  Unless
+ * undone is set, the newest record's notice of undone transactions is
+ * carried over (it stays until store_open has logged it). */
 static int write_into(int fd, const struct durable_point *p, int force, int undone,
                       int over_newest)
 {
@@ -388,13 +410,8 @@ static int write_into(int fd, const struct durable_point *p, int force, int undo
     uint64_t seq = 0;
     int which = -1;
     int rc = cur && plain && s ? read_records(fd, cur, &seq, &which, NULL, NULL) : -ENOMEM;
-    /* A newest record of kind (b) is always written over: a process that
-     * made it and ended before saying its flush ended (durable_confirm)
-     * left no pin on the point before, which a recovery would fall back
-     * to (a crash after a restart in the same boot). */
-    if (rc == 0 && !force && (cur->flags & DURABLE_WRITE_FAILED) &&
-        strcmp(cur->boot, p->boot) == 0) {
-        rc = -EIO; /* only a recovery in a new boot goes on from there */
+    if (rc == 0 && !force && held(cur, p->boot, p->ino)) {
+        rc = -EIO;
     } else if (rc == 0 && !force && cur->ino == p->ino && strcmp(cur->boot, p->boot) == 0 &&
                (cur->txnid > p->txnid || (cur->txnid == p->txnid && cur->npages == 0))) {
         rc = 1;
@@ -470,7 +487,7 @@ int durable_write_checked(int fd, const struct durable_point *p, uint64_t after,
     int which = -1;
     struct stat st;
     int rc = cur && s ? read_records(fd, cur, &seq, &which, NULL, NULL) : -ENOMEM;
-    if (rc == 0 && (cur->flags & DURABLE_WRITE_FAILED))
+    if (rc == 0 && held(cur, p->boot, p->ino))
         rc = -EIO;
     else if (rc == -ENOENT || (rc == 0 && (cur->txnid != after || cur->ino != p->ino ||
                                            strcmp(cur->boot, p->boot) != 0)))
@@ -559,8 +576,7 @@ int durable_mark_failed(int fd, uint64_t txnid)
             rc = -EIO;
         if (rc == 0) {
             struct durable_point *q = before ? o : n;
-            q->flags |= DURABLE_WRITE_FAILED;
-            q->npages = 0;
+            q->flags |= DURABLE_WRITE_FAILED; /* written as of kind (a) */
             rc = write_into(fd, q, 1, 0, before);
         }
         flock(fd, LOCK_UN);

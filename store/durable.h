@@ -140,6 +140,10 @@ int durable_write_checked(int fd, const struct durable_point *p, uint64_t after,
  * 0 or -errno; nothing to do is 0. */
 int durable_upgrade(int fd);
 
+/* 1 when the newest record says a flush of data file ino failed in boot
+ * (DURABLE_WRITE_FAILED): no writable open goes on; 0; -errno. */
+int durable_held(int fd, const char boot[DURABLE_BOOT_BYTES], uint64_t ino);
+
 /* A flush of the data file that was to make transaction txnid durable
  * failed: records the last point whose flush ended (the newest record,
  * or the one before it when the newest is txnid's of kind (b)) again, as

@@ -470,18 +470,12 @@ static int durable_start(struct store *s)
     /* A flush of the data file failed in this boot (durable.h): refused,
      * until a recovery in a new boot has taken the store back to its last
      * durable point. */
-    struct durable_point *last = malloc(sizeof *last);
     struct stat dst;
-    if (!last)
-        return -ENOMEM;
-    rc = durable_read(s->durable_fd, last) == 0 && (last->flags & DURABLE_WRITE_FAILED) &&
-                 strcmp(last->boot, s->boot) == 0 && fstat(s->datafd, &dst) == 0 &&
-                 (uint64_t)dst.st_ino == last->ino
-             ? -EUCLEAN
-             : 0;
-    free(last);
+    if (fstat(s->datafd, &dst) != 0)
+        return -errno;
+    rc = durable_held(s->durable_fd, s->boot, (uint64_t)dst.st_ino);
     if (rc)
-        return rc;
+        return rc > 0 ? -EUCLEAN : rc;
     s->writable = 1;
     s->written = written_watch(s->datafd, s->psize);
     s->one_flush = one_flush_safe(s->durable_fd);
@@ -1134,8 +1128,6 @@ int store_txn_commit(struct store *s, MDB_txn *txn)
     scache_commit_begin(s->scache, txn);
     int rc = disk_full_or(s, store_mdb_err(mdb_txn_commit(txn)));
     scache_commit_end(s->scache, rc == 0);
-    if (rc)
-        written_spoil(s->written); /* what it wrote may be anywhere */
     if (rc == 0 && s->sync_each_commit)
         rc = store_sync(s);
     else if (rc == 0 && write_behind_due(s))

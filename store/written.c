@@ -188,9 +188,11 @@ ssize_t __wrap_writev(int fd, const struct iovec *iov, int cnt);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
 
 /* A write that failed or was cut short leaves pages that may hold
- * neither what was written nor what was there (a commit that fails is
- * not undone on the disk, and the next commit reuses its transaction id):
- * the interval is incomplete. */
+ * neither what was written nor what was there: the interval is
+ * incomplete.  This is what marks a failed commit (LMDB commits without
+ * syncing, so a commit fails only on a write, its meta page's included):
+ * its pages are not undone on the disk, and the next commit reuses its
+ * transaction id, so the chain of ids alone would look whole. */
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     ssize_t r = pwrite64(fd, buf, n, off);

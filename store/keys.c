@@ -5,6 +5,7 @@
 #include "store/keys.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #define KDF_CONTEXT "casefs01" /* crypto_kdf_CONTEXTBYTES == 8 */
@@ -150,10 +151,45 @@ void keys_free(struct keys *k)
         sodium_free(k); /* sodium_free wipes before unmapping */
 }
 
+/* Nonces come from the system's random generator, as before, a pool of
+ * them per thread at a time: one call to it per NONCE_POOL nonces instead
+ * of one per record (a tar x of 8,900 files sealed 89,000 records, each
+ * with a call of its own).  The nonces are random and public as before;
+ * a child process starts with an empty pool (a fork copies the parent's,
+ * whose nonces the parent will use too). */
+#define NONCE_POOL 42
+static _Thread_local struct {
+    uint8_t b[NONCE_POOL * KEYS_NONCE_BYTES];
+    unsigned left;
+} nonces;
+static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
+
+static void nonce_child(void)
+{
+    sodium_memzero(&nonces, sizeof nonces);
+}
+
+static void nonce_register(void)
+{
+    pthread_atfork(NULL, NULL, nonce_child);
+}
+
+static void nonce_next(uint8_t out[KEYS_NONCE_BYTES])
+{
+    if (nonces.left == 0) {
+        pthread_once(&nonce_once, nonce_register);
+        randombytes_buf(nonces.b, sizeof nonces.b);
+        nonces.left = NONCE_POOL;
+    }
+    uint8_t *n = nonces.b + (size_t)--nonces.left * KEYS_NONCE_BYTES;
+    memcpy(out, n, KEYS_NONCE_BYTES);
+    sodium_memzero(n, KEYS_NONCE_BYTES); /* used once: not kept */
+}
+
 void keys_seal(const struct keys *k, enum keys_purpose purpose, const void *ad,
                size_t adlen, const void *pt, size_t ptlen, uint8_t *out)
 {
-    randombytes_buf(out, KEYS_NONCE_BYTES);
+    nonce_next(out);
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + KEYS_NONCE_BYTES, NULL, pt, ptlen,
                                                ad, adlen, NULL, out, k->sub[purpose]);
 }

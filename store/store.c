@@ -97,23 +97,51 @@ static void user_name_of(uint32_t uid, char out[STORE_USER_MAX])
     pthread_mutex_unlock(&user_names_mu);
 }
 
+/* The process name is read afresh every time: a process keeps its pid
+ * across exec, and the log must name the program that acted.  What is
+ * kept is the open /proc/PID/comm of recent processes: a read of it gives
+ * the process's name of the moment (after an exec too), and fails once
+ * the process is gone, even when a new process has the same pid since;
+ * it is then opened again.  (A tar x of 8,900 files named its actor
+ * 44,000 times, each an open, a read and a close.) */
+#define COMM_SLOTS 32
+static struct {
+    uint32_t pid;
+    int open; /* fd is open on pid's comm */
+    int fd;
+} comms[COMM_SLOTS];
+static pthread_mutex_t comms_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static ssize_t comm_read(uint32_t pid, char *buf, size_t len)
+{
+    unsigned slot = pid % COMM_SLOTS;
+    ssize_t n = -1;
+    pthread_mutex_lock(&comms_mu);
+    if (comms[slot].open && comms[slot].pid == pid)
+        n = pread(comms[slot].fd, buf, len, 0);
+    if (n < 0) {
+        if (comms[slot].open)
+            close(comms[slot].fd);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%u/comm", pid);
+        comms[slot].fd = open(path, O_RDONLY | O_CLOEXEC);
+        comms[slot].open = comms[slot].fd >= 0;
+        comms[slot].pid = pid;
+        if (comms[slot].open)
+            n = pread(comms[slot].fd, buf, len, 0);
+    }
+    pthread_mutex_unlock(&comms_mu);
+    return n;
+}
+
 void store_actor_name(struct store_actor *a)
 {
     if (a->named)
         return;
     user_name_of(a->uid, a->user);
-    /* The process name is read afresh every time: a process keeps its pid
-     * across exec, and the log must name the program that acted. */
-    a->process[0] = '\0';
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%u/comm", a->pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, a->process, sizeof a->process - 1);
-        a->process[n > 0 ? n : 0] = '\0';
-        a->process[strcspn(a->process, "\n")] = '\0';
-        close(fd);
-    }
+    ssize_t n = comm_read(a->pid, a->process, sizeof a->process - 1);
+    a->process[n > 0 ? n : 0] = '\0';
+    a->process[strcspn(a->process, "\n")] = '\0';
     a->named = 1;
 }
 

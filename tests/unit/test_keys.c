@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "store/keys.h"
 #include "tests/unit/helpers.h"
@@ -51,6 +53,51 @@ START_TEST(test_keys_seal_open_round_trip)
     ck_assert_int_eq(
         keys_open(k1, KEYS_RECORD, AD, sizeof AD - 1, again, sizeof again, out), 0);
     ck_assert_mem_eq(out, PT, n);
+}
+END_TEST
+
+/* Nonces come from a pool per thread: many seals (several pools) never
+ * repeat one, and a forked child does not take the nonces its parent
+ * will use next. */
+START_TEST(test_keys_seal_nonces_are_never_reused)
+{
+    enum { N = 300 };
+    uint8_t(*nonce)[KEYS_NONCE_BYTES] = malloc(N * KEYS_NONCE_BYTES);
+    uint8_t sealed[8 + KEYS_SEAL_OVERHEAD];
+    ck_assert_ptr_nonnull(nonce);
+    for (int i = 0; i < N; i++) {
+        keys_seal(k1, KEYS_RECORD, "a", 1, "abcdefgh", 8, sealed);
+        memcpy(nonce[i], sealed, KEYS_NONCE_BYTES);
+        uint8_t back[8];
+        ck_assert_int_eq(keys_open(k1, KEYS_RECORD, "a", 1, sealed, sizeof sealed, back), 0);
+        ck_assert_mem_eq(back, "abcdefgh", 8);
+    }
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++)
+            ck_assert_msg(memcmp(nonce[i], nonce[j], KEYS_NONCE_BYTES) != 0,
+                          "seals %d and %d share a nonce", i, j);
+    /* the parent's pool is part used; the child must not draw from it */
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        keys_seal(k1, KEYS_RECORD, "a", 1, "abcdefgh", 8, sealed);
+        _exit(write(fds[1], sealed, KEYS_NONCE_BYTES) == KEYS_NONCE_BYTES ? 0 : 1);
+    }
+    uint8_t child[KEYS_NONCE_BYTES];
+    ck_assert_int_eq(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    keys_seal(k1, KEYS_RECORD, "a", 1, "abcdefgh", 8, sealed);
+    ck_assert_msg(memcmp(child, sealed, KEYS_NONCE_BYTES) != 0,
+                  "a forked child sealed with its parent's next nonce");
+    for (int i = 0; i < N; i++)
+        ck_assert(memcmp(child, nonce[i], KEYS_NONCE_BYTES) != 0);
+    close(fds[0]);
+    close(fds[1]);
+    free(nonce);
 }
 END_TEST
 
@@ -263,6 +310,7 @@ Suite *keys_suite(void)
     tc = tcase_create("wrap");
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_checked_fixture(tc, keys_setup, keys_teardown);
+    tcase_add_test(tc, test_keys_seal_nonces_are_never_reused);
     tcase_add_test(tc, test_keys_wrap_unwrap);
     tcase_add_test(tc, test_keys_wrong_passphrase);
     tcase_add_test(tc, test_keys_empty_passphrase);

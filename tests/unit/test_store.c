@@ -5,12 +5,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/chunk.h"
@@ -26,6 +28,50 @@ static int count_entry(const struct log_entry *e, void *arg)
     (*(int *)arg)++;
     return 0;
 }
+
+static void named(uint32_t pid, char *out, size_t len)
+{
+    struct store_actor a;
+    store_actor_fill(&a, 0, 0, pid);
+    store_actor_name(&a);
+    snprintf(out, len, "%s", a.process);
+}
+
+/* The program that acted is named as it is at the moment of each change:
+ * after an exec the new program, after the process ended nobody (not a
+ * name kept from before). */
+START_TEST(test_store_actor_names_the_program_of_the_moment)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[0], 0);
+        close(fds[1]);
+        execlp("sh", "sh", "-c", "read x; exec sleep 30", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[0]);
+    char name[64] = "";
+    for (int i = 0; i < 200 && strcmp(name, "sh") != 0; i++) {
+        usleep(10000);
+        named((uint32_t)pid, name, sizeof name);
+    }
+    ck_assert_str_eq(name, "sh");
+    ck_assert_int_eq(write(fds[1], "\n", 1), 1);
+    for (int i = 0; i < 200 && strcmp(name, "sleep") != 0; i++) {
+        usleep(10000);
+        named((uint32_t)pid, name, sizeof name);
+    }
+    ck_assert_str_eq(name, "sleep");
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    named((uint32_t)pid, name, sizeof name);
+    ck_assert_str_eq(name, "");
+    close(fds[1]);
+}
+END_TEST
 
 START_TEST(test_store_create_probe_open)
 {
@@ -595,6 +641,7 @@ Suite *store_suite(void)
     TCase *tc = tcase_create("lifecycle");
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, test_store_create_probe_open);
+    tcase_add_test(tc, test_store_actor_names_the_program_of_the_moment);
     tcase_add_test(tc, test_store_create_refuses_existing);
     tcase_add_test(tc, test_store_create_empty_passphrase);
     tcase_add_test(tc, test_store_probe_missing);

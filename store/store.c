@@ -516,8 +516,14 @@ static int durable_start(struct store *s)
     return rc;
 }
 
-/* A recovery's notice of undone transactions, in the log (durable.h). */
-static int log_undone(void *arg, uint64_t from, uint64_t to, int write_error)
+/* A recovery's notice of undone transactions, in the log (durable.h),
+ * once: two writable opens at once may both have read the notice before
+ * either cleared it.  The entry's transaction also records the range it
+ * told of (meta `recovered`); a range already told of is not told again
+ * (a later recovery cannot undo the same range: the entry was made
+ * durable, so the store never goes back past it). */
+#define META_RECOVERED "recovered"
+int store_log_undone(void *arg, uint64_t from, uint64_t to, int write_error)
 {
     struct store *s = arg;
     struct store_actor me;
@@ -528,10 +534,35 @@ static int log_undone(void *arg, uint64_t from, uint64_t to, int write_error)
              "undone; the store is as of transaction %llu",
              write_error ? "a write to the store file failed" : "power loss",
              (unsigned long long)to + 1, (unsigned long long)from, (unsigned long long)to);
-    int rc = log_append_alone(s, &me, "recover", "", 0, 0, detail);
+    uint8_t range[16];
+    codec_be64_put(range, from);
+    codec_be64_put(range + 8, to);
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(META_RECOVERED), (void *)META_RECOVERED}, v;
+    rc = mdb_get(txn, s->dbi[STORE_DB_META], &k, &v);
+    if (rc == 0 && v.mv_size == sizeof range && memcmp(v.mv_data, range, sizeof range) == 0) {
+        store_txn_abort(txn); /* told by the other open; durable below */
+    } else {
+        rc = rc == 0 || rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
+        if (rc == 0)
+            rc = log_append(s, txn, &me, "recover", "", 0, 0, detail);
+        v.mv_size = sizeof range;
+        v.mv_data = range;
+        if (rc == 0)
+            rc = store_mdb_err(mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0));
+        if (rc) {
+            store_txn_abort(txn);
+            return rc;
+        }
+        if ((rc = store_txn_commit(s, txn)) != 0)
+            return rc;
+    }
     /* Durable before the notice is cleared: a second power loss must not
      * take the entry and leave the notice gone. */
-    return rc ? rc : store_sync(s);
+    return store_sync(s);
 }
 
 /* Format 1 had no durable file: the first writable open adds it (done by
@@ -630,7 +661,7 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
         uint64_t from, to;
         rc = format_upgrade(s);
         if (rc == 0)
-            rc = durable_notice_take(s->durable_fd, &from, &to, log_undone, s);
+            rc = durable_notice_take(s->durable_fd, &from, &to, store_log_undone, s);
         /* Format 4 is recorded (and made durable with the first point
          * after): the durable file can take its new slots. */
         if (rc == 0)

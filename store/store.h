@@ -193,6 +193,11 @@ int store_sync_release(struct store *s);
  * thread of the store's, so that the next fsync's flush has less to write. */
 #define STORE_WRITE_BEHIND_MS 100
 int store_fsync(struct store *s);
+/* The logger of a recovery's notice (durable_notice_take; arg: the
+ * store): logs `recover` for the undone range [to + 1, from] unless an
+ * entry for that range was logged already (another open took the same
+ * notice), and makes it durable.  0 or -errno. */
+int store_log_undone(void *arg, uint64_t from, uint64_t to, int write_error);
 /* Whether a commit happened since the last durable point (cheap). */
 int store_sync_due(struct store *s);
 

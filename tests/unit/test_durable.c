@@ -266,6 +266,21 @@ START_TEST(test_durable_power_loss_goes_back_to_the_durable_point)
     ck_assert_int_eq(n[0], 0); /* the deletes after the point are undone */
     ck_assert_int_eq(n[1], 1); /* and the log says so, once */
 
+    /* A second writable open that read the same notice before the first
+     * cleared it tells nothing more; another range is told. */
+    ck_assert_int_eq(store_log_undone(t.s, from, to, 0), 0);
+    n[0] = n[1] = 0;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    ck_assert_int_eq(log_each(t.s, txn, count_op, n, &bad), 0);
+    store_txn_abort(txn);
+    ck_assert_int_eq(n[1], 1);
+    ck_assert_int_eq(store_log_undone(t.s, from + 1, to, 0), 0);
+    n[0] = n[1] = 0;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    ck_assert_int_eq(log_each(t.s, txn, count_op, n, &bad), 0);
+    store_txn_abort(txn);
+    ck_assert_int_eq(n[1], 2);
+
     /* The store goes on: a change after the recovery is kept. */
     ck_assert_int_eq(put_range(t.s, 0, 1, 1, 77, 0), 0);
     tstore_shut(&t);

@@ -673,20 +673,6 @@ static int pages_intact(int dfd, uint32_t psize, const struct durable_point *p)
     return ok;
 }
 
-/* Whether both meta pages of the data file hold p's meta page: only a
- * recovery that went back to p writes that (LMDB writes a transaction's
- * meta page into one of the two), and it flushed them before it wrote its
- * record. */
-static int rolled_back_to(int dfd, uint32_t psize, const struct durable_point *p)
-{
-    uint8_t page[DURABLE_META_OFFSET + DURABLE_META_BYTES];
-    for (int i = 0; i < 2; i++)
-        if (read_page_head(dfd, (off_t)i * psize, page) != 0 ||
-            memcmp(page + DURABLE_META_OFFSET, p->meta, DURABLE_META_BYTES) != 0)
-            return 0;
-    return 1;
-}
-
 int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64_t *from,
                     uint64_t *to)
 {
@@ -738,14 +724,6 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
              * the point only if that flush ended; else the one before,
              * whose flush did end before this was written. */
             if (pages_intact(dfd, psize, p))
-                checked = 1;
-            else if (rolled_back_to(dfd, psize, p))
-                /* A recovery went back to p already and was cut short
-                 * writing its record (torn: the record before is the
-                 * newest whole one).  p is the point: checked then, or
-                 * fallen back to; its pages may have been written since
-                 * (the pins keep p's state, not every page its interval
-                 * wrote). */
                 checked = 1;
             else if (have_o && o->ino == p->ino) {
                 *p = *o;

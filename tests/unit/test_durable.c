@@ -761,6 +761,52 @@ START_TEST(test_durable_one_flush_cut_short_goes_back_to_the_point_before)
 }
 END_TEST
 
+/* The power fails again while the recovery that went back from P2 to P1
+ * writes its record (over P2's): that slot is torn, and P1's record, of
+ * kind (b), is the newest whole one.  Its check still passes: while P2
+ * was the newest point the pin on P1's predecessor kept every page P1
+ * lists as written, and the recovery wrote only meta pages.  The store
+ * comes back as of P1, whole. */
+START_TEST(test_durable_recovery_cut_short_keeps_the_point_it_went_back_to)
+{
+    struct tstore t;
+    struct durable_point *p = crash_after_one_flush_points(&t);
+    uint64_t p1 = meta_txnid_of(t.dir, "at_p1.mdb");
+    mix_pages(t.dir, "at_p1.mdb", "at_p2.mdb", (uint64_t)_i * 7907, 1);
+    put_back_page(t.dir, "at_p1.mdb", p->pages[(uint32_t)_i % p->npages].pgno);
+    int k = slot_record(t.dir, 0, p) == 0 && p->txnid > p1 ? 0 : 1;
+    ck_assert_int_eq(slot_record(t.dir, 1 - k, p), 0);
+    ck_assert_uint_eq(p->txnid, p1);
+    ck_assert_uint_gt(p->npages, 0); /* P1 is of kind (b) */
+    uint64_t from, to;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(to, p1);
+
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/durable", t.dir);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    uint8_t torn[DURABLE_SLOT_BYTES / 2];
+    memset(torn, 0x5a, sizeof torn);
+    ck_assert_int_eq(pwrite(fd, torn, sizeof torn, (off_t)(k + 1) * DURABLE_SLOT_BYTES +
+                                                       DURABLE_SLOT_BYTES / 4),
+                     (ssize_t)sizeof torn);
+    close(fd);
+    ck_assert_int_eq(slot_record(t.dir, k, p), -ENOENT);
+
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(to, p1);
+    ck_assert_uint_eq(newest_meta_txnid(t.dir), p1);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->txnid, p1);
+    ck_assert_uint_eq(p->npages, 0);
+    tstore_reopen(&t);
+    assert_state(t.s, 1);
+    tstore_close(&t);
+    free(p);
+}
+END_TEST
+
 /* P2's flush ended; of the later changes, any part reached the disk.
  * The store comes back as of P2, whole: no page P2 lists was written
  * again after it (the pin on P1), so its check passes. */
@@ -1044,6 +1090,7 @@ Suite *durable_suite(void)
     tcase_add_test(tc, test_durable_killed_process_loses_nothing);
     tcase_add_test(tc, test_durable_sync_records_the_last_commit);
     tcase_add_test(tc, test_durable_torn_record_falls_back);
+    tcase_add_loop_test(tc, test_durable_recovery_cut_short_keeps_the_point_it_went_back_to, 0, 3);
     tcase_add_test(tc, test_durable_record_of_another_file_is_ignored);
     tcase_add_test(tc, test_durable_one_flush_point_lists_its_pages);
     tcase_add_loop_test(tc, test_durable_one_flush_cut_short_goes_back_to_the_point_before, 0, 4);

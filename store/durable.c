@@ -673,6 +673,8 @@ static int pages_intact(int dfd, uint32_t psize, const struct durable_point *p)
     return ok;
 }
 
+int durable_test_stop;
+
 int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64_t *from,
                     uint64_t *to)
 {
@@ -709,7 +711,7 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
     uint8_t page[DURABLE_META_OFFSET + DURABLE_META_BYTES];
     uint64_t t0, t1, newest = 0;
     uint32_t psize, psize1;
-    int stale = 0, fell_back = 0;
+    int stale = 0, fell_back = 0, noticed = 0;
     if (fstat(dfd, &st) != 0)
         rc = -errno;
     else if ((rc = read_page_head(dfd, 0, page)) == 0 &&
@@ -738,15 +740,32 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
         if (rc == 0 && !stale && !same_boot && newest != p->txnid) {
             close(dfd);
             dfd = open(path, O_RDWR | O_CLOEXEC);
-            rc = dfd < 0 ? -EROFS : rollback(dfd, psize, p);
+            rc = dfd < 0 ? -EROFS : 0;
+            if (rc == 0 && newest > p->txnid) {
+                /* The notice first, with the point as of kind (a) (its
+                 * flush ended: checked, or fallen back to) in its own
+                 * boot, written where this recovery's record goes: once
+                 * the meta pages are set back, nothing else tells how far
+                 * the data file had gone, and a power loss before the
+                 * record below would leave the undoing unlogged.  Cut
+                 * short, the record kept is the one kept before. */
+                p->undone_from = newest;
+                p->undone_to = p->txnid;
+                if (p->flags & DURABLE_WRITE_FAILED)
+                    p->flags |= DURABLE_UNDONE_WRITE;
+                rc = write_into(fd, p, 1, 1, fell_back);
+                noticed = rc == 0;
+                if (durable_test_stop == 1)
+                    goto out;
+            }
+            if (rc == 0)
+                rc = rollback(dfd, psize, p);
+            if (rc == 0 && durable_test_stop == 2)
+                goto out;
             if (rc == 0) {
                 *to = p->txnid;
-                if (newest > p->txnid) {
-                    p->undone_from = newest;
-                    p->undone_to = p->txnid;
-                } else {
+                if (newest <= p->txnid)
                     *from = p->txnid; /* nothing was undone */
-                }
             }
         }
     }
@@ -766,8 +785,9 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
         int failed = !!(p->flags & DURABLE_WRITE_FAILED);
         p->flags = failed && *to != *from ? DURABLE_UNDONE_WRITE : 0;
         /* After a fall back, over the record that failed: the one fallen
-         * back to stays whole until this is. */
-        rc = write_into(fd, p, 1, *to != *from, fell_back);
+         * back to stays whole until this is.  After the notice, over the
+         * other record: the notice stays whole until this is. */
+        rc = write_into(fd, p, 1, *to != *from, fell_back && !noticed);
     }
 out:
     if (dfd >= 0)

@@ -169,8 +169,10 @@ int durable_notice_take(int fd, uint64_t *from, uint64_t *to,
  * records a point of another boot, of this data file, takes the newest
  * record, or the one before it when the newest is of kind (b) and a page
  * it lists is not as written; when the data file's newest meta page is
- * not that point's, sets both meta pages to the recorded one and flushes;
- * then records the point (kind (a)) as of this boot.  *from and *to
+ * not that point's, sets both meta pages to the recorded one and flushes
+ * (when that undoes transactions, after recording their notice with the
+ * point, in its own boot); then records the point (kind (a)) as of this
+ * boot.  *from and *to
  * are set to the newest transaction found and the one kept (equal when
  * nothing was undone).  0 (also when there is no durable file) or -errno;
  * -EPROTO: the data file is not an LMDB 0.9 file; -EROFS: transactions need
@@ -178,5 +180,8 @@ int durable_notice_take(int fd, uint64_t *from, uint64_t *to,
  * nothing to undo, nothing is written. */
 int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64_t *from,
                     uint64_t *to);
+/* For the tests: a power loss inside durable_recover, after its notice is
+ * written (1) or after the meta pages are set back (2); 0: none. */
+extern int durable_test_stop;
 
 #endif

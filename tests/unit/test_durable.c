@@ -291,6 +291,66 @@ START_TEST(test_durable_power_loss_goes_back_to_the_durable_point)
 }
 END_TEST
 
+static void newest_record(const char *dir, struct durable_point *p);
+
+static int find_recover(const struct log_entry *e, void *arg)
+{
+    char **detail = arg;
+    if (strcmp(e->op, "recover") == 0) {
+        ck_assert_ptr_null(*detail); /* once */
+        *detail = strdup(e->detail);
+    }
+    return 0;
+}
+
+/* The power fails again during the recovery: after its notice of the
+ * undone transactions was written (_i 0), or after the meta pages were
+ * set back, before its record (_i 1).  The next recovery ends the job,
+ * and the open logs the undoing once, with the transactions undone the
+ * first time (the meta pages set back no longer tell them). */
+START_TEST(test_durable_recovery_cut_short_keeps_its_notice)
+{
+    struct tstore t;
+    tstore_open(&t);
+    crash_after_changes(&t);
+    uint64_t point = recorded_txnid(t.dir), newest = newest_meta_txnid(t.dir);
+    ck_assert_uint_gt(newest, point);
+    lose_writes(t.dir, (uint64_t)_i * 7919 + 1);
+    uint64_t from, to;
+    durable_test_stop = _i + 1;
+    ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
+    durable_test_stop = 0;
+    ck_assert_uint_eq(newest_meta_txnid(t.dir), _i == 0 ? newest : point);
+    static const char THIRD_BOOT[DURABLE_BOOT_BYTES] = "a-third-boot";
+    ck_assert_int_eq(durable_recover(t.dir, THIRD_BOOT, &from, &to), 0);
+    ck_assert_uint_eq(to, point);
+    ck_assert_uint_eq(newest_meta_txnid(t.dir), point);
+    struct durable_point *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    newest_record(t.dir, p);
+    ck_assert_uint_eq(p->undone_from, newest);
+    ck_assert_uint_eq(p->undone_to, point);
+    free(p);
+
+    tstore_reopen(&t);
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    char *detail = NULL;
+    uint64_t bad = 0;
+    ck_assert_int_eq(log_each(t.s, txn, find_recover, &detail, &bad), 0);
+    store_txn_abort(txn);
+    ck_assert_ptr_nonnull(detail);
+    char want[128];
+    snprintf(want, sizeof want, "power loss: transactions %llu to %llu had not reached",
+             (unsigned long long)point + 1, (unsigned long long)newest);
+    ck_assert_msg(strstr(detail, want) != NULL, "recover entry: %s", detail);
+    free(detail);
+    for (int i = 0; i < 2 * FIRST; i++)
+        ck_assert_int_eq(record_state(t.s, i, 1), i < FIRST ? 0 : 1);
+    tstore_close(&t);
+}
+END_TEST
+
 START_TEST(test_durable_killed_process_loses_nothing)
 {
     struct tstore t;
@@ -727,11 +787,22 @@ START_TEST(test_durable_one_flush_cut_short_goes_back_to_the_point_before)
     uint64_t from, to;
     ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
     ck_assert_uint_eq(to, p1);
-    /* The recovery's record went over P2's: P1's stays as it was (a
-     * record torn by a power loss in the recovery leaves it). */
     uint8_t now[DURABLE_SLOT_BYTES];
     read_slot(t.dir, 1 - k, now);
-    ck_assert_mem_eq(now, p1_record, sizeof now);
+    if (from == p1) {
+        /* Nothing undone (P2's meta page did not reach the disk): the
+         * recovery's record went over P2's, P1's stays as it was (a
+         * record torn by a power loss in the recovery leaves it). */
+        ck_assert_mem_eq(now, p1_record, sizeof now);
+    } else {
+        /* Undone: the notice went first over P2's record (P1 as of kind
+         * (a) in its boot), then the recovery's record over P1's: each
+         * write left a whole record of P1 in the other slot. */
+        ck_assert_int_eq(slot_record(t.dir, 1 - k, p), 0);
+        ck_assert_uint_eq(p->txnid, p1);
+        ck_assert_uint_eq(p->npages, 0);
+        ck_assert_uint_eq(p->undone_to, p1);
+    }
     ck_assert_int_eq(slot_record(t.dir, k, p), 0);
     ck_assert_uint_eq(p->txnid, p1);
     ck_assert_uint_eq(p->npages, 0);
@@ -1090,6 +1161,7 @@ Suite *durable_suite(void)
     tcase_add_test(tc, test_durable_killed_process_loses_nothing);
     tcase_add_test(tc, test_durable_sync_records_the_last_commit);
     tcase_add_test(tc, test_durable_torn_record_falls_back);
+    tcase_add_loop_test(tc, test_durable_recovery_cut_short_keeps_its_notice, 0, 2);
     tcase_add_loop_test(tc, test_durable_recovery_cut_short_keeps_the_point_it_went_back_to, 0, 3);
     tcase_add_test(tc, test_durable_record_of_another_file_is_ignored);
     tcase_add_test(tc, test_durable_one_flush_point_lists_its_pages);

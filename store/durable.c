@@ -749,8 +749,16 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
                  * the data file had gone, and a power loss before the
                  * record below would leave the undoing unlogged.  Cut
                  * short, the record kept is the one kept before. */
-                p->undone_from = newest;
+                /* A notice back to this point already (a recovery cut
+                 * short while it set the meta pages back: one of them may
+                 * hold p's, the other an older transaction than the
+                 * newest it undid) keeps the larger range: a notice back
+                 * to its own point stays only until it is logged, which
+                 * makes a later point. */
+                if (!(p->undone_to == p->txnid && p->undone_from > newest))
+                    p->undone_from = newest;
                 p->undone_to = p->txnid;
+                *from = p->undone_from;
                 if (p->flags & DURABLE_WRITE_FAILED)
                     p->flags |= DURABLE_UNDONE_WRITE;
                 rc = write_into(fd, p, 1, 1, fell_back);

@@ -304,8 +304,10 @@ static int find_recover(const struct log_entry *e, void *arg)
 }
 
 /* The power fails again during the recovery: after its notice of the
- * undone transactions was written (_i 0), or after the meta pages were
- * set back, before its record (_i 1).  The next recovery ends the job,
+ * undone transactions was written (_i 0), after the meta pages were set
+ * back, before its record (_i 1), or while they were flushed, one of them
+ * set back and the other left at a transaction older than the newest
+ * (_i 2).  The next recovery ends the job,
  * and the open logs the undoing once, with the transactions undone the
  * first time (the meta pages set back no longer tell them). */
 START_TEST(test_durable_recovery_cut_short_keeps_its_notice)
@@ -317,10 +319,28 @@ START_TEST(test_durable_recovery_cut_short_keeps_its_notice)
     ck_assert_uint_gt(newest, point);
     lose_writes(t.dir, (uint64_t)_i * 7919 + 1);
     uint64_t from, to;
-    durable_test_stop = _i + 1;
+    durable_test_stop = _i < 2 ? _i + 1 : 2;
     ck_assert_int_eq(durable_recover(t.dir, OTHER_BOOT, &from, &to), 0);
     durable_test_stop = 0;
     ck_assert_uint_eq(newest_meta_txnid(t.dir), _i == 0 ? newest : point);
+    if (_i == 2) {
+        /* Only the meta page that held the newest transaction reached the
+         * disk set back; the other holds the one before it (or older),
+         * newer than the point. */
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/data.mdb", t.dir);
+        int fd = open(path, O_RDWR);
+        ck_assert_int_ge(fd, 0);
+        uint8_t page[4096];
+        off_t other = (off_t)((newest + 1) & 1) * 4096;
+        ck_assert_int_eq(pread(fd, page, sizeof page, other), (ssize_t)sizeof page);
+        ck_assert_uint_gt(newest - 1, point);
+        uint64_t older = newest - 1;
+        memcpy(page + DURABLE_META_OFFSET + 128, &older, sizeof older); /* mm_txnid */
+        ck_assert_int_eq(pwrite(fd, page, sizeof page, other), (ssize_t)sizeof page);
+        close(fd);
+        ck_assert_uint_eq(newest_meta_txnid(t.dir), older);
+    }
     static const char THIRD_BOOT[DURABLE_BOOT_BYTES] = "a-third-boot";
     ck_assert_int_eq(durable_recover(t.dir, THIRD_BOOT, &from, &to), 0);
     ck_assert_uint_eq(to, point);
@@ -1161,7 +1181,7 @@ Suite *durable_suite(void)
     tcase_add_test(tc, test_durable_killed_process_loses_nothing);
     tcase_add_test(tc, test_durable_sync_records_the_last_commit);
     tcase_add_test(tc, test_durable_torn_record_falls_back);
-    tcase_add_loop_test(tc, test_durable_recovery_cut_short_keeps_its_notice, 0, 2);
+    tcase_add_loop_test(tc, test_durable_recovery_cut_short_keeps_its_notice, 0, 3);
     tcase_add_loop_test(tc, test_durable_recovery_cut_short_keeps_the_point_it_went_back_to, 0, 3);
     tcase_add_test(tc, test_durable_record_of_another_file_is_ignored);
     tcase_add_test(tc, test_durable_one_flush_point_lists_its_pages);

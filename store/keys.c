@@ -163,6 +163,7 @@ static _Thread_local struct {
     unsigned left;
 } nonces;
 static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
+static int nonce_pooled; /* the child handler is registered */
 
 static void nonce_child(void)
 {
@@ -171,13 +172,17 @@ static void nonce_child(void)
 
 static void nonce_register(void)
 {
-    pthread_atfork(NULL, NULL, nonce_child);
+    nonce_pooled = pthread_atfork(NULL, NULL, nonce_child) == 0;
 }
 
 static void nonce_next(uint8_t out[KEYS_NONCE_BYTES])
 {
+    pthread_once(&nonce_once, nonce_register);
+    if (!nonce_pooled) { /* a child could take the parent's: one at a time */
+        randombytes_buf(out, KEYS_NONCE_BYTES);
+        return;
+    }
     if (nonces.left == 0) {
-        pthread_once(&nonce_once, nonce_register);
         randombytes_buf(nonces.b, sizeof nonces.b);
         nonces.left = NONCE_POOL;
     }

@@ -307,9 +307,9 @@ static int find_recover(const struct log_entry *e, void *arg)
  * undone transactions was written (_i 0), after the meta pages were set
  * back, before its record (_i 1), or while they were flushed, one of them
  * set back and the other left at a transaction older than the newest
- * (_i 2).  The next recovery ends the job,
- * and the open logs the undoing once, with the transactions undone the
- * first time (the meta pages set back no longer tell them). */
+ * (_i 2).  The next recovery ends the job, and the open logs the undoing
+ * once, with the transactions undone the first time (the meta pages set
+ * back no longer tell them). */
 START_TEST(test_durable_recovery_cut_short_keeps_its_notice)
 {
     struct tstore t;

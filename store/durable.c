@@ -744,17 +744,17 @@ int durable_recover(const char *dir, const char boot[DURABLE_BOOT_BYTES], uint64
             if (rc == 0 && newest > p->txnid) {
                 /* The notice first, with the point as of kind (a) (its
                  * flush ended: checked, or fallen back to) in its own
-                 * boot, written where this recovery's record goes: once
-                 * the meta pages are set back, nothing else tells how far
-                 * the data file had gone, and a power loss before the
-                 * record below would leave the undoing unlogged.  Cut
-                 * short, the record kept is the one kept before. */
-                /* A notice back to this point already (a recovery cut
-                 * short while it set the meta pages back: one of them may
-                 * hold p's, the other an older transaction than the
-                 * newest it undid) keeps the larger range: a notice back
-                 * to its own point stays only until it is logged, which
-                 * makes a later point. */
+                 * boot, over the record that failed after a fall back,
+                 * else over the other: once the meta pages are set back
+                 * nothing else tells how far the data file had gone, and
+                 * a power loss before the record below would leave the
+                 * undoing unlogged.  Cut short, the record kept is the
+                 * one kept before.  A notice back to this point already
+                 * (a recovery cut short while it set the meta pages
+                 * back: one may hold p's, the other a transaction older
+                 * than the newest it undid) keeps the larger range: a
+                 * notice back to its own point stays only until it is
+                 * logged, which makes a later point. */
                 if (!(p->undone_to == p->txnid && p->undone_from > newest))
                     p->undone_from = newest;
                 p->undone_to = p->txnid;

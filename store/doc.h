@@ -114,8 +114,9 @@ struct doc {
     int64_t write_sec; /* time of the last write since the commit, 0 none */
     uint32_t write_nsec;
     /* one decrypted chunk of the working list */
-    uint8_t *cache;
+    uint8_t *cache;      /* CHUNK_MAX bytes */
     int64_t cache_index; /* -1: empty */
+    size_t cache_hw;     /* most bytes cache ever held (wiped at the end) */
     uint64_t list_gen;   /* changes whenever the working list does */
     uint64_t read_end;   /* where the last read of a streamed document ended */
     uint64_t ahead_to;   /* content up to here is asked to be read ahead */

@@ -195,12 +195,13 @@ START_TEST(test_chunk_checked_finds_wrong_content)
 }
 END_TEST
 
-/* Cuts p[0..n) completely; returns the number of chunks, lengths in lens. */
-static size_t cut_all(const uint8_t *p, size_t n, size_t *lens, size_t max)
+/* Cuts p[0..n), which lies at offset `at` of its content, completely;
+ * returns the number of chunks, lengths in lens. */
+static size_t cut_all(uint64_t at, const uint8_t *p, size_t n, size_t *lens, size_t max)
 {
     size_t off = 0, count = 0;
     while (off < n) {
-        size_t c = chunk_cut(t.s, p + off, n - off, 1);
+        size_t c = chunk_cut(t.s, at + off, p + off, n - off, 1);
         ck_assert_uint_gt(c, 0);
         ck_assert_uint_le(c, n - off);
         ck_assert_uint_lt(count, max);
@@ -215,27 +216,60 @@ START_TEST(test_chunk_cut_bounds_and_determinism)
     uint8_t *p = malloc(MIB);
     fill_random(p, MIB, 2026);
     size_t lens[1024], again[1024];
-    size_t n = cut_all(p, MIB, lens, 1024);
-    ck_assert_uint_ge(n, MIB / CHUNK_MAX);
+    size_t n = cut_all(0, p, MIB, lens, 1024);
+    ck_assert_uint_ge(n, MIB / CHUNK_FINE_MAX);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (i + 1 < n) /* only the last may be short */
-            ck_assert_msg(lens[i] >= CHUNK_MIN && lens[i] <= CHUNK_MAX,
+            ck_assert_msg(lens[i] >= CHUNK_MIN && lens[i] <= CHUNK_FINE_MAX,
                           "chunk %zu is %zu bytes", i, lens[i]);
         else
-            ck_assert_uint_le(lens[i], CHUNK_MAX);
+            ck_assert_uint_le(lens[i], CHUNK_FINE_MAX);
         total += lens[i];
     }
     ck_assert_uint_eq(total, MIB);
     /* Random content is cut by content, not only at the maximum. */
     size_t below_max = 0;
     for (size_t i = 0; i + 1 < n; i++)
-        below_max += lens[i] < CHUNK_MAX;
+        below_max += lens[i] < CHUNK_FINE_MAX;
     ck_assert_uint_gt(below_max, n / 2);
 
-    size_t m = cut_all(p, MIB, again, 1024);
+    size_t m = cut_all(0, p, MIB, again, 1024);
     ck_assert_uint_eq(m, n);
     ck_assert_mem_eq(again, lens, n * sizeof *lens);
+    free(p);
+}
+END_TEST
+
+/* Chunks starting at CHUNK_COARSE_AT or later are coarse: between their
+ * minimum and CHUNK_MAX, about 80 KiB on average on random content, cut by
+ * content; a chunk starting a byte before is fine. */
+START_TEST(test_chunk_cut_coarse_past_its_offset)
+{
+    enum { N = 8 * MIB };
+    uint8_t *p = malloc(N);
+    fill_random(p, N, 2027);
+    size_t *lens = malloc(1024 * sizeof *lens);
+    size_t n = cut_all(CHUNK_COARSE_AT, p, N, lens, 1024);
+    size_t total = 0, below_max = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n) {
+            ck_assert_msg(lens[i] >= CHUNK_COARSE_MIN && lens[i] <= CHUNK_MAX,
+                          "coarse chunk %zu is %zu bytes", i, lens[i]);
+            below_max += lens[i] < CHUNK_MAX;
+        }
+        total += lens[i];
+    }
+    ck_assert_uint_eq(total, N);
+    ck_assert_msg(n >= N / (112 << 10) && n <= N / (56 << 10),
+                  "%zu coarse chunks in 8 MiB of random content", n);
+    ck_assert_uint_gt(below_max, n * 3 / 4);
+    /* The same bytes one byte before the offset: a fine first chunk. */
+    size_t c = chunk_cut(t.s, CHUNK_COARSE_AT - 1, p, N, 1);
+    ck_assert_uint_le(c, CHUNK_FINE_MAX);
+    ck_assert_uint_eq(c, chunk_cut(t.s, 0, p, N, 1));
+    ck_assert_uint_eq(chunk_cut(t.s, CHUNK_COARSE_AT, p, N, 1), lens[0]);
+    free(lens);
     free(p);
 }
 END_TEST
@@ -244,41 +278,52 @@ START_TEST(test_chunk_cut_short_input)
 {
     uint8_t p[CHUNK_MIN + 100];
     fill_random(p, sizeof p, 5);
-    ck_assert_uint_eq(chunk_cut(t.s, p, 0, 1), 0);
-    ck_assert_uint_eq(chunk_cut(t.s, p, 10, 1), 10);
-    ck_assert_uint_eq(chunk_cut(t.s, p, 10, 0), 0); /* wants more bytes */
-    ck_assert_uint_eq(chunk_cut(t.s, p, CHUNK_MIN, 0), 0);
-    ck_assert_uint_eq(chunk_cut(t.s, p, CHUNK_MIN, 1), CHUNK_MIN);
+    ck_assert_uint_eq(chunk_cut(t.s, 0, p, 0, 1), 0);
+    ck_assert_uint_eq(chunk_cut(t.s, 0, p, 10, 1), 10);
+    ck_assert_uint_eq(chunk_cut(t.s, 0, p, 10, 0), 0); /* wants more bytes */
+    ck_assert_uint_eq(chunk_cut(t.s, 0, p, CHUNK_MIN, 0), 0);
+    ck_assert_uint_eq(chunk_cut(t.s, 0, p, CHUNK_MIN, 1), CHUNK_MIN);
+    /* below a coarse chunk's minimum */
+    ck_assert_uint_eq(chunk_cut(t.s, CHUNK_COARSE_AT, p, sizeof p, 0), 0);
+    ck_assert_uint_eq(chunk_cut(t.s, CHUNK_COARSE_AT, p, sizeof p, 1), sizeof p);
     /* Zeros never match the boundary pattern: a forced cut at the maximum. */
     uint8_t *z = calloc(1, 3 * CHUNK_MAX);
-    size_t c = chunk_cut(t.s, z, 3 * CHUNK_MAX, 0);
-    ck_assert(c == CHUNK_MAX || (c >= CHUNK_MIN && c < CHUNK_MAX));
-    ck_assert_uint_eq(chunk_cut(t.s, z, 3 * CHUNK_MAX, 0), c);
+    size_t c = chunk_cut(t.s, 0, z, 3 * CHUNK_MAX, 0);
+    ck_assert(c == CHUNK_FINE_MAX || (c >= CHUNK_MIN && c < CHUNK_FINE_MAX));
+    ck_assert_uint_eq(chunk_cut(t.s, 0, z, 3 * CHUNK_MAX, 0), c);
+    c = chunk_cut(t.s, CHUNK_COARSE_AT, z, 3 * CHUNK_MAX, 0);
+    ck_assert(c == CHUNK_MAX || (c >= CHUNK_COARSE_MIN && c < CHUNK_MAX));
     free(z);
 }
 END_TEST
 
-/* The cut one byte at a time, as chunk.c's header describes it: the store's
- * chunks depend on these cuts never changing. */
-static size_t cut_bytewise(const uint8_t *p, size_t n, int final)
+/* The cut one byte at a time, as chunk.c's header describes it, with the
+ * minimum, bits and maximum of the chunk's kind: the store's chunks depend
+ * on these cuts never changing. */
+static size_t cut_bytewise(uint64_t at, const uint8_t *p, size_t n, int final)
 {
-    size_t limit = n < CHUNK_MAX ? n : CHUNK_MAX;
-    if (limit <= CHUNK_MIN)
-        return (final || n >= CHUNK_MAX) ? limit : 0;
+    int coarse = at >= CHUNK_COARSE_AT;
+    size_t min = coarse ? CHUNK_COARSE_MIN : CHUNK_MIN;
+    size_t max = coarse ? CHUNK_MAX : CHUNK_FINE_MAX;
+    unsigned bits = coarse ? CHUNK_COARSE_AVG_BITS : CHUNK_AVG_BITS;
+    size_t limit = n < max ? n : max;
+    if (limit <= min)
+        return (final || n >= max) ? limit : 0;
     uint64_t h = 0;
-    for (size_t i = CHUNK_MIN - 64; i < limit; i++) {
+    for (size_t i = min - 64; i < limit; i++) {
         h = (h << 1) + t.s->keys->gear[p[i]];
-        if (i >= CHUNK_MIN && (h >> (64 - CHUNK_AVG_BITS)) == 0)
+        if (i >= min && (h >> (64 - bits)) == 0)
             return i + 1;
     }
-    return (limit == CHUNK_MAX || final) ? limit : 0;
+    return (limit == max || final) ? limit : 0;
 }
 
-static void cut_compare(const uint8_t *p, size_t n, int final, int kind, size_t off)
+static void cut_compare(uint64_t at, const uint8_t *p, size_t n, int final, int kind,
+                        size_t off)
 {
-    ck_assert_msg(chunk_cut(t.s, p, n, final) == cut_bytewise(p, n, final),
-                  "kind %d at %zu, %zu bytes, final %d: cut differs", kind, off, n,
-                  final);
+    ck_assert_msg(chunk_cut(t.s, at, p, n, final) == cut_bytewise(at, p, n, final),
+                  "kind %d at %zu (offset %llu), %zu bytes, final %d: cut differs", kind,
+                  off, (unsigned long long)at, n, final);
 }
 
 /* Every cut compared, and the lengths around each content-defined cut
@@ -293,7 +338,11 @@ START_TEST(test_chunk_cut_same_as_bytewise)
     uint64_t gear[256];
     memcpy(gear, t.s->keys->gear, sizeof gear);
     const char *line = "2026-03-04 journal: home visit, the child was at school\n";
-    for (int kind = 0; kind < 4; kind++) {
+    for (int k8 = 0; k8 < 8; k8++) {
+        int kind = k8 % 4, coarse = k8 / 4; /* each kind fine, then coarse */
+        uint64_t at = coarse ? CHUNK_COARSE_AT : 0;
+        size_t min = coarse ? CHUNK_COARSE_MIN : CHUNK_MIN;
+        size_t max = coarse ? CHUNK_MAX : CHUNK_FINE_MAX;
         uint64_t seed = 7;
         if (kind == 0)
             fill_random(p, N, 4242);
@@ -314,39 +363,40 @@ START_TEST(test_chunk_cut_same_as_bytewise)
         size_t cuts = 0, lens[4] = {0};
         for (int k = 0; k < 3000; k++) {
             seed = seed * 6364136223846793005u + 1442695040888963407u;
-            size_t off = (size_t)(seed >> 33) % (N - 2 * CHUNK_MAX);
-            size_t n = (size_t)(seed >> 13) % (2 * CHUNK_MAX);
+            size_t off = (size_t)(seed >> 33) % (N - 2 * max);
+            size_t n = (size_t)(seed >> 13) % (2 * max);
             if (kind == 3)
-                n = CHUNK_MIN - 4 + (size_t)(seed >> 13) % 64;
+                n = min - 4 + (size_t)(seed >> 13) % 64;
             int final = (int)(seed >> 7) & 1;
-            cut_compare(p + off, n, final, kind, off);
-            size_t c = cut_bytewise(p + off, n, 1);
-            if (c > CHUNK_MIN && c < CHUNK_MAX && c < n) {
+            cut_compare(at, p + off, n, final, kind, off);
+            size_t c = cut_bytewise(at, p + off, n, 1);
+            if (c > min && c < max && c < n) {
                 cuts++;
                 lens[c % 4]++;
                 for (size_t m = c - 3; m <= c + 3; m++)
                     for (int f = 0; f < 2; f++)
-                        cut_compare(p + off, m, f, kind, off);
+                        cut_compare(at, p + off, m, f, kind, off);
             }
         }
         if (kind == 1 || kind == 2)
             continue; /* repeating and sparse content: mostly forced cuts */
-        ck_assert_msg(cuts > 1000, "kind %d: only %zu content-defined cuts", kind, cuts);
+        ck_assert_msg(cuts > 1000, "kind %d (coarse %d): only %zu content-defined cuts",
+                      kind, coarse, cuts);
         for (int r = 0; r < 4; r++) /* cuts at every place in a step */
-            ck_assert_msg(lens[r] > 50, "kind %d: %zu cuts at %d mod 4", kind, lens[r],
-                          r);
+            ck_assert_msg(lens[r] > 50, "kind %d (coarse %d): %zu cuts at %d mod 4", kind,
+                          coarse, lens[r], r);
+        memcpy(t.s->keys->gear, gear, sizeof gear);
     }
-    memcpy(t.s->keys->gear, gear, sizeof gear);
     free(p);
 }
 END_TEST
 
 /* Ids of the chunks of p[0..n). */
-static size_t ids_of(const uint8_t *p, size_t n, uint8_t (*ids)[CHUNK_ID_BYTES],
-                     size_t max)
+static size_t ids_of(uint64_t at, const uint8_t *p, size_t n,
+                     uint8_t (*ids)[CHUNK_ID_BYTES], size_t max)
 {
     size_t lens[1024];
-    size_t count = cut_all(p, n, lens, 1024);
+    size_t count = cut_all(at, p, n, lens, 1024);
     ck_assert_uint_le(count, max);
     size_t off = 0;
     for (size_t i = 0; i < count; i++) {
@@ -356,17 +406,21 @@ static size_t ids_of(const uint8_t *p, size_t n, uint8_t (*ids)[CHUNK_ID_BYTES],
     return count;
 }
 
+/* _i: 0 fine chunks (1 MiB at offset 0), 1 coarse ones (6 MiB past
+ * CHUNK_COARSE_AT). */
 START_TEST(test_chunk_cut_content_defined)
 {
     enum { INS = 37, AT = 1000 };
-    uint8_t *p = malloc(MIB), *q = malloc(MIB + INS);
-    fill_random(p, MIB, 77);
+    const size_t N = _i ? 6 * MIB : MIB;
+    const uint64_t base = _i ? CHUNK_COARSE_AT : 0;
+    uint8_t *p = malloc(N), *q = malloc(N + INS);
+    fill_random(p, N, 77);
     memcpy(q, p, AT);
     fill_random(q + AT, INS, 78);
-    memcpy(q + AT + INS, p + AT, MIB - AT);
+    memcpy(q + AT + INS, p + AT, N - AT);
     uint8_t(*a)[CHUNK_ID_BYTES] = malloc(1024 * CHUNK_ID_BYTES);
     uint8_t(*b)[CHUNK_ID_BYTES] = malloc(1024 * CHUNK_ID_BYTES);
-    size_t na = ids_of(p, MIB, a, 1024), nb = ids_of(q, MIB + INS, b, 1024);
+    size_t na = ids_of(base, p, N, a, 1024), nb = ids_of(base, q, N + INS, b, 1024);
     size_t shared = 0;
     for (size_t i = 0; i < na; i++)
         for (size_t j = 0; j < nb; j++)
@@ -375,10 +429,11 @@ START_TEST(test_chunk_cut_content_defined)
                 break;
             }
     /* Only the chunks around the insertion differ: the one holding it, and
-     * when its end was a forced cut at CHUNK_MAX (no boundary in 60 KiB of
-     * random bytes: about 2% of chunks, as the store's keys fall), those up
-     * to the next content-defined boundary, which the shift moves too. */
-    ck_assert_msg(na >= 8, "only %zu chunks in 1 MiB", na);
+     * when its end was a forced cut at its kind's maximum (no boundary in
+     * 60 KiB of random bytes, or 240 KiB for a coarse chunk: about 2% of
+     * chunks either way, as the store's keys fall), those up to the next
+     * content-defined boundary, which the shift moves too. */
+    ck_assert_msg(na >= 8, "only %zu chunks in %zu bytes", na, N);
     ck_assert_msg(shared + 3 >= na, "%zu of %zu chunks unchanged after an insertion",
                   shared, na);
     free(p);
@@ -445,7 +500,8 @@ Suite *chunk_suite(void)
     tcase_add_test(tc, test_chunk_cut_bounds_and_determinism);
     tcase_add_test(tc, test_chunk_cut_short_input);
     tcase_add_test(tc, test_chunk_cut_same_as_bytewise);
-    tcase_add_test(tc, test_chunk_cut_content_defined);
+    tcase_add_loop_test(tc, test_chunk_cut_content_defined, 0, 2);
+    tcase_add_test(tc, test_chunk_cut_coarse_past_its_offset);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -596,6 +596,107 @@ START_TEST(test_doc_one_line_edit_stores_little)
 }
 END_TEST
 
+/* Version `number` of node id: its chunks' lengths into *lens (malloc'd),
+ * their count returned. */
+static uint32_t version_lens(uint64_t id, uint32_t number, uint32_t **lens)
+{
+    MDB_txn *txn;
+    struct version v;
+    ck_assert_int_eq(store_txn_begin(t.s, 1, &txn), 0);
+    ck_assert_int_eq(version_get(t.s, txn, id, number, &v), 0);
+    struct version_chunk *vc = test_version_list(t.s, txn, &v);
+    uint32_t n = v.nchunks;
+    *lens = malloc((n ? n : 1) * sizeof **lens);
+    for (uint32_t i = 0; i < n; i++)
+        (*lens)[i] = vc[i].len;
+    free(vc);
+    version_clear(&v);
+    store_txn_abort(txn);
+    return n;
+}
+
+/* A document past CHUNK_COARSE_AT, streamed in through spills: chunks that
+ * start in its first 32 MiB are fine, those past are coarse (about 80 KiB
+ * on random content); written whole it is cut the same; a line inserted
+ * near its start, which moves every later byte (and where coarse chunks
+ * start), or past 32 MiB, stores only the chunks around the change. */
+START_TEST(test_doc_coarse_chunks_past_32_mib)
+{
+    const size_t N = (size_t)CHUNK_COARSE_AT + (6u << 20) + 4321, INS = 37;
+    uint8_t *p = malloc(N + INS);
+    fill_random(p, N, 31);
+    uint64_t id = make_doc_node();
+    struct doc *d = open_doc(id, 0);
+    for (size_t off = 0; off < N; off += 1 << 20) {
+        size_t n = N - off < (1u << 20) ? N - off : 1u << 20;
+        ck_assert_int_eq(doc_write(t.s, d, p + off, n, off), (ssize_t)n);
+    }
+    uint32_t v;
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/scan.bin", &v), 0);
+    ck_assert_uint_eq(v, 1);
+    doc_free(d);
+    uint32_t *lens;
+    uint32_t n = version_lens(id, 1, &lens);
+    uint64_t off = 0, coarse_bytes = 0;
+    uint32_t fine = 0, coarse = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (off < CHUNK_COARSE_AT) {
+            ck_assert_msg(lens[i] <= CHUNK_FINE_MAX, "fine chunk %u at %llu: %u bytes", i,
+                          (unsigned long long)off, lens[i]);
+            fine++;
+        } else {
+            ck_assert_msg(lens[i] <= CHUNK_MAX && (i + 1 == n || lens[i] >= CHUNK_COARSE_MIN),
+                          "coarse chunk %u at %llu: %u bytes", i, (unsigned long long)off,
+                          lens[i]);
+            coarse++;
+            coarse_bytes += lens[i];
+        }
+        off += lens[i];
+    }
+    ck_assert_uint_eq(off, N);
+    ck_assert_uint_ge(fine, CHUNK_COARSE_AT / CHUNK_FINE_MAX);
+    ck_assert_msg(coarse >= 2 && coarse_bytes / coarse >= (56u << 10),
+                  "%u coarse chunks for %llu bytes", coarse,
+                  (unsigned long long)coarse_bytes);
+    size_t len;
+    uint8_t *back = version_content(id, 1, &len);
+    ck_assert_uint_eq(len, N);
+    ck_assert(memcmp(back, p, N) == 0);
+    free(back);
+    /* written whole, without spills: the same chunks */
+    size_t chunks = raw_count(t.s, STORE_DB_CHUNKS);
+    uint64_t id2 = make_doc_node();
+    d = open_doc(id2, 0);
+    d->spill_at = (size_t)-1;
+    ck_assert_int_eq(doc_write(t.s, d, p, N, 0), (ssize_t)N);
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/copy.bin", &v), 0);
+    doc_free(d);
+    ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), chunks);
+    /* 37 bytes inserted 1 MiB in, then 37 more 2 MiB past CHUNK_COARSE_AT,
+     * each saved as an editor saves (all written again) */
+    const size_t at[2] = {1u << 20, (size_t)CHUNK_COARSE_AT + (2u << 20)};
+    size_t size = N;
+    for (int k = 0; k < 2; k++) {
+        memmove(p + at[k] + INS, p + at[k], size - at[k]);
+        fill_random(p + at[k], INS, 32 + (unsigned)k);
+        size += INS;
+        chunks = raw_count(t.s, STORE_DB_CHUNKS);
+        d = open_doc(id, 1 + (uint32_t)k);
+        ck_assert_int_eq(doc_truncate(t.s, d, 0), 0);
+        for (size_t o = 0; o < size; o += 1 << 20) {
+            size_t m = size - o < (1u << 20) ? size - o : 1u << 20;
+            ck_assert_int_eq(doc_write(t.s, d, p + o, m, o), (ssize_t)m);
+        }
+        expect_saved(d, id, p, size, 2 + (uint32_t)k);
+        doc_free(d);
+        size_t added = raw_count(t.s, STORE_DB_CHUNKS) - chunks;
+        ck_assert_msg(added >= 1 && added <= 8, "insertion %d: %zu chunks added", k, added);
+    }
+    free(lens);
+    free(p);
+}
+END_TEST
+
 static void expect_reads(struct doc *d, const uint8_t *want, size_t n);
 
 static size_t first_difference(const uint8_t *a, const uint8_t *b, size_t n)
@@ -985,7 +1086,7 @@ START_TEST(test_doc_spill_keeps_unwritten_tail)
         uint64_t pos = 0;
         while (pos < N) {
             last = pos;
-            pos += chunk_cut(t.s, p + pos, N - pos, 1);
+            pos += chunk_cut(t.s, pos, p + pos, N - pos, 1);
         }
         if (last / DOC_PAGE != (N - 1) / DOC_PAGE && last % DOC_PAGE != 0)
             break;
@@ -1181,6 +1282,7 @@ Suite *doc_suite(void)
     tcase_add_test(tc, test_doc_spill_streaming_bounded);
     tcase_add_test(tc, test_doc_spill_random_writes);
     tcase_add_test(tc, test_doc_one_line_edit_stores_little);
+    tcase_add_test(tc, test_doc_coarse_chunks_past_32_mib);
     tcase_add_test(tc, test_doc_stream_read_cold_cached_damaged);
     tcase_add_test(tc, test_doc_read_ahead_slow_shared);
     tcase_add_test(tc, test_doc_spill_keeps_unwritten_tail);

@@ -623,7 +623,7 @@ static uint32_t version_lens(uint64_t id, uint32_t number, uint32_t **lens)
 START_TEST(test_doc_coarse_chunks_past_32_mib)
 {
     const size_t N = (size_t)CHUNK_COARSE_AT + (6u << 20) + 4321, INS = 37;
-    uint8_t *p = malloc(N + INS);
+    uint8_t *p = malloc(N + 2 * INS);
     fill_random(p, N, 31);
     uint64_t id = make_doc_node();
     struct doc *d = open_doc(id, 0);

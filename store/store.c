@@ -625,6 +625,7 @@ static int store_open_env(const char *dir, struct keys *keys, unsigned flags, in
     s->seg_min = STORE_SEG_MIN;
     s->seg_max = STORE_SEG_MAX;
     s->seg_mask = STORE_SEG_MASK;
+    s->seg_bytes_max = STORE_SEG_BYTES_MAX;
     s->dir = strdup(dir);
     s->par = par_new(0);
     s->rcache = rcache_new();

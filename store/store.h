@@ -42,6 +42,10 @@
 #define STORE_SEG_MIN 1024u
 #define STORE_SEG_MAX 8192u
 #define STORE_SEG_MASK 2047u
+/* A segment holds at most this much content: about 1,700 coarse chunks
+ * (store/chunk.h), where the chunk count alone would let it grow to some
+ * 230 MiB on average, and a list of a file of 160 MiB is two segments. */
+#define STORE_SEG_BYTES_MAX (128ull << 20)
 #define STORE_FORMAT_OLDEST 1u
 /* LMDB map size: the address space reserved, not disk used. */
 #define STORE_MAP_SIZE ((size_t)1 << 40)
@@ -106,6 +110,7 @@ struct store {
     /* How chunk lists are cut into segments (version.h); the format's
      * values, which unit tests make small. */
     uint32_t seg_min, seg_max, seg_mask;
+    uint64_t seg_bytes_max;
     struct keys *keys; /* owned */
     char *dir;
     int sync_each_commit; /* -o sync=close: store_sync after every commit */

@@ -237,9 +237,10 @@ void version_clear(struct version *v)
     v->nchunks = v->nsegs = 0;
 }
 
-int version_seg_cut(const struct store *s, const uint8_t id[CHUNK_ID_BYTES], uint32_t count)
+int version_seg_cut(const struct store *s, const uint8_t id[CHUNK_ID_BYTES], uint32_t count,
+                    uint64_t bytes)
 {
-    if (count >= s->seg_max)
+    if (count >= s->seg_max || bytes >= s->seg_bytes_max)
         return 1;
     /* the id's last bytes: a keyed hash, so where lists are cut says
      * nothing an observer could not see from the ids themselves */
@@ -384,7 +385,8 @@ int version_digest(const struct store *s, const struct version *v,
         uint64_t bytes = 0;
         for (uint32_t i = 0; i < v->nchunks; i++) {
             bytes += v->chunks[i].len;
-            if (i + 1 == v->nchunks || version_seg_cut(s, v->chunks[i].id, i + 1 - from)) {
+            if (i + 1 == v->nchunks ||
+                version_seg_cut(s, v->chunks[i].id, i + 1 - from, bytes)) {
                 struct version_seg g = {.n = i + 1 - from, .bytes = bytes};
                 version_seg_name(s, v->chunks + from, g.n, g.id);
                 version_digest_add(&st, &g);

@@ -11,8 +11,9 @@
  *
  * A list is cut into segments where a chunk's id says so (version_seg_cut:
  * from the store's seg_min chunks on, about one chunk in seg_mask + 1 ends
- * a segment, and none has more than seg_max), so that the same chunks give
- * the same segments wherever they lie.  A list of one segment (a document
+ * a segment, and none has more than seg_max chunks or seg_bytes_max bytes
+ * of content), so that the same chunks give the same segments wherever
+ * they lie.  A list of one segment (a document
  * up to some tens of MiB) is kept in the record (record version 1); a
  * longer one is kept as segments in database "lists", each sealed on its
  * own under a keyed hash of its entries, and the record names them
@@ -90,9 +91,10 @@ int version_digest(const struct store *s, const struct version *v,
  * VERSION_DIGEST bytes, no key). */
 void version_digest_add(crypto_generichash_state *st, const struct version_seg *g);
 
-/* Segments.  Whether a segment that holds count chunks, the last one id,
- * ends with it. */
-int version_seg_cut(const struct store *s, const uint8_t id[CHUNK_ID_BYTES], uint32_t count);
+/* Segments.  Whether a segment that holds count chunks of bytes bytes in
+ * all, the last one id, ends with it. */
+int version_seg_cut(const struct store *s, const uint8_t id[CHUNK_ID_BYTES], uint32_t count,
+                    uint64_t bytes);
 /* Names the segment c[0..n). */
 void version_seg_name(const struct store *s, const struct version_chunk *c, uint32_t n,
                       uint8_t id[CHUNK_ID_BYTES]);

@@ -136,9 +136,12 @@ int wl_adopt(struct store *s, struct wlist *l, const struct version *v)
     } else {
         /* cut as the store would cut it; each segment a copy, held */
         uint32_t from = 0;
+        uint64_t bytes = 0;
         for (uint32_t i = 0; rc == 0 && i < v->nchunks; i++) {
-            if (i + 1 < v->nchunks && !version_seg_cut(s, v->chunks[i].id, i + 1 - from))
+            bytes += v->chunks[i].len;
+            if (i + 1 < v->nchunks && !version_seg_cut(s, v->chunks[i].id, i + 1 - from, bytes))
                 continue;
+            bytes = 0;
             uint32_t n = i + 1 - from;
             struct version_chunk *c = malloc((size_t)n * sizeof *c);
             if (c)
@@ -374,7 +377,7 @@ int wl_build_push(struct store *s, MDB_txn *txn, struct wl_build *b,
     o->n++;
     b->n++;
     b->bytes += len;
-    if (!version_seg_cut(s, id, o->n))
+    if (!version_seg_cut(s, id, o->n, o->off[o->n]))
         return 0;
     /* closed: held, not stored yet (wl_store_some, or the close, stores
      * it; a spill's segment that the next spill changes again is never

@@ -10,6 +10,7 @@ TAMPER=$BUILD/cfs-tamper
 
 C=2026-0210
 B=$C/large.bin
+# (two segments at least: none holds more than 128 MiB of content)
 MIB=160
 
 test_expect_success "a document of $MIB MiB is stored and reads back" '

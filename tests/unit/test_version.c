@@ -257,9 +257,12 @@ static int segs_of(const struct version_chunk *c, uint32_t n, struct version *v)
     v->segs = calloc(n, sizeof *v->segs);
     v->nsegs = 0;
     uint32_t from = 0;
+    uint64_t bytes = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (i + 1 < n && !version_seg_cut(t.s, c[i].id, i + 1 - from))
+        bytes += c[i].len;
+        if (i + 1 < n && !version_seg_cut(t.s, c[i].id, i + 1 - from, bytes))
             continue;
+        bytes = 0;
         struct version_seg *g = &v->segs[v->nsegs++];
         g->n = i + 1 - from;
         g->bytes = 0;
@@ -282,6 +285,23 @@ static int collect(void *arg, uint32_t i, const struct version_chunk *c)
 /* A list kept as segments: the record names them, each is sealed on its
  * own, every entry comes back in order, and the digest is the one of the
  * same list kept in a record. */
+/* A segment ends at the chunk whose id says so from seg_min chunks on, at
+ * seg_max chunks, or at seg_bytes_max bytes of content, whatever the id. */
+START_TEST(test_version_seg_cut_by_id_count_and_bytes)
+{
+    uint8_t hit[CHUNK_ID_BYTES] = {0}, miss[CHUNK_ID_BYTES];
+    memset(miss, 0xff, sizeof miss);
+    ck_assert_int_eq(version_seg_cut(t.s, hit, STORE_SEG_MIN - 1, 1 << 20), 0);
+    ck_assert_int_eq(version_seg_cut(t.s, hit, STORE_SEG_MIN, 1 << 20), 1);
+    ck_assert_int_eq(version_seg_cut(t.s, miss, STORE_SEG_MIN, 1 << 20), 0);
+    ck_assert_int_eq(version_seg_cut(t.s, miss, STORE_SEG_MAX - 1, 1 << 20), 0);
+    ck_assert_int_eq(version_seg_cut(t.s, miss, STORE_SEG_MAX, 1 << 20), 1);
+    ck_assert_int_eq(version_seg_cut(t.s, miss, 500, STORE_SEG_BYTES_MAX - 1), 0);
+    ck_assert_int_eq(version_seg_cut(t.s, miss, 500, STORE_SEG_BYTES_MAX), 1);
+    ck_assert_int_eq(version_seg_cut(t.s, miss, 1, STORE_SEG_BYTES_MAX + 5), 1);
+}
+END_TEST
+
 START_TEST(test_version_segments_round_trip)
 {
     t.s->seg_min = 4;
@@ -412,6 +432,7 @@ Suite *version_suite(void)
     tcase_add_test(tc, test_version_decode_malformed);
     tcase_add_test(tc, test_version_long_list_round_trip);
     tcase_add_test(tc, test_version_lengths_not_size_is_eio);
+    tcase_add_test(tc, test_version_seg_cut_by_id_count_and_bytes);
     tcase_add_test(tc, test_version_segments_round_trip);
     tcase_add_test(tc, test_version_segments_malformed);
     suite_add_tcase(s, tc);

@@ -31,7 +31,7 @@
  * recording, scan or archive, which is written whole and rarely edited:
  * about 80 KiB on average, a quarter as many chunks to name, store and
  * find per GiB (streaming 1 GiB in: 15 thousand page faults against 38,
- * 16 % less of the store file written; reading it: 19 % less time). */
+ * 16 % less of the store file written; reading it: 10 % less time). */
 #define CHUNK_COARSE_AT (32ull << 20)
 #define CHUNK_COARSE_MIN (16u * 1024)
 #define CHUNK_COARSE_AVG_BITS 16

@@ -471,6 +471,22 @@ END_TEST
  * in uneven pieces: memory stays bounded (pages are spilled into chunks as
  * they fill), reads during the writing see every byte, and the commit
  * stores exactly the content, cut where a single pass would cut it. */
+/* The same content written in one piece with no spill cuts the same
+ * chunks as p[0..n) streamed in: a second document adds no chunk to the
+ * store. */
+static void expect_cut_as_whole(const uint8_t *p, size_t n)
+{
+    size_t chunks = raw_count(t.s, STORE_DB_CHUNKS);
+    uint64_t id = make_doc_node();
+    struct doc *d = open_doc(id, 0);
+    d->spill_at = (size_t)-1;
+    ck_assert_int_eq(doc_write(t.s, d, p, n, 0), (ssize_t)n);
+    uint32_t v;
+    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/copy.bin", &v), 0);
+    doc_free(d);
+    ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), chunks);
+}
+
 START_TEST(test_doc_spill_streaming_bounded)
 {
     const size_t N = (size_t)DOC_SPILL_PAGES * DOC_PAGE * 3 + 12345;
@@ -503,17 +519,7 @@ START_TEST(test_doc_spill_streaming_bounded)
     expect_saved(d, id, p, N, 1);
     ck_assert_uint_eq(d->npresent, 0);
     doc_free(d);
-    /* The same content written in one piece with no spill cuts the same
-     * chunks: a second document adds no chunk to the store. */
-    size_t chunks = raw_count(t.s, STORE_DB_CHUNKS);
-    uint64_t id2 = make_doc_node();
-    d = open_doc(id2, 0);
-    d->spill_at = (size_t)-1;
-    ck_assert_int_eq(doc_write(t.s, d, p, N, 0), (ssize_t)N);
-    uint32_t v;
-    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/copy.bin", &v), 0);
-    doc_free(d);
-    ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), chunks);
+    expect_cut_as_whole(p, N);
     free(p);
 }
 END_TEST
@@ -663,15 +669,7 @@ START_TEST(test_doc_coarse_chunks_past_32_mib)
     ck_assert_uint_eq(len, N);
     ck_assert(memcmp(back, p, N) == 0);
     free(back);
-    /* written whole, without spills: the same chunks */
-    size_t chunks = raw_count(t.s, STORE_DB_CHUNKS);
-    uint64_t id2 = make_doc_node();
-    d = open_doc(id2, 0);
-    d->spill_at = (size_t)-1;
-    ck_assert_int_eq(doc_write(t.s, d, p, N, 0), (ssize_t)N);
-    ck_assert_int_eq(doc_commit(t.s, d, &t.actor, "case/copy.bin", &v), 0);
-    doc_free(d);
-    ck_assert_uint_eq(raw_count(t.s, STORE_DB_CHUNKS), chunks);
+    expect_cut_as_whole(p, N);
     /* 37 bytes inserted 1 MiB in, then 37 more 2 MiB past CHUNK_COARSE_AT,
      * each saved as an editor saves (all written again) */
     const size_t at[2] = {1u << 20, (size_t)CHUNK_COARSE_AT + (2u << 20)};
@@ -680,7 +678,7 @@ START_TEST(test_doc_coarse_chunks_past_32_mib)
         memmove(p + at[k] + INS, p + at[k], size - at[k]);
         fill_random(p + at[k], INS, 32 + (unsigned)k);
         size += INS;
-        chunks = raw_count(t.s, STORE_DB_CHUNKS);
+        size_t chunks = raw_count(t.s, STORE_DB_CHUNKS);
         d = open_doc(id, 1 + (uint32_t)k);
         ck_assert_int_eq(doc_truncate(t.s, d, 0), 0);
         for (size_t o = 0; o < size; o += 1 << 20) {

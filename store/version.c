@@ -248,6 +248,20 @@ int version_seg_cut(const struct store *s, const uint8_t id[CHUNK_ID_BYTES], uin
     return count >= s->seg_min && (h & s->seg_mask) == 0;
 }
 
+uint32_t version_seg_len(const struct store *s, const struct version_chunk *c, uint32_t n,
+                         uint64_t *bytes)
+{
+    uint64_t b = 0;
+    uint32_t i = 0;
+    while (i < n) {
+        b += c[i].len;
+        if (++i < n && version_seg_cut(s, c[i - 1].id, i, b))
+            break;
+    }
+    *bytes = b;
+    return i;
+}
+
 /* The entries c[0..n) as stored, a batch at a time, to f. */
 static void seg_encode_each(const struct version_chunk *c, uint32_t n,
                             void (*f)(void *arg, const uint8_t *p, size_t len), void *arg)
@@ -381,18 +395,12 @@ int version_digest(const struct store *s, const struct version *v,
         for (uint32_t k = 0; k < v->nsegs; k++)
             version_digest_add(&st, &v->segs[k]);
     } else {
-        uint32_t from = 0;
-        uint64_t bytes = 0;
-        for (uint32_t i = 0; i < v->nchunks; i++) {
-            bytes += v->chunks[i].len;
-            if (i + 1 == v->nchunks ||
-                version_seg_cut(s, v->chunks[i].id, i + 1 - from, bytes)) {
-                struct version_seg g = {.n = i + 1 - from, .bytes = bytes};
-                version_seg_name(s, v->chunks + from, g.n, g.id);
-                version_digest_add(&st, &g);
-                from = i + 1;
-                bytes = 0;
-            }
+        for (uint32_t from = 0; from < v->nchunks;) {
+            struct version_seg g;
+            g.n = version_seg_len(s, v->chunks + from, v->nchunks - from, &g.bytes);
+            version_seg_name(s, v->chunks + from, g.n, g.id);
+            version_digest_add(&st, &g);
+            from += g.n;
         }
     }
     crypto_generichash_final(&st, out, VERSION_DIGEST);

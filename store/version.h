@@ -95,6 +95,11 @@ void version_digest_add(crypto_generichash_state *st, const struct version_seg *
  * all, the last one id, ends with it. */
 int version_seg_cut(const struct store *s, const uint8_t id[CHUNK_ID_BYTES], uint32_t count,
                     uint64_t bytes);
+/* How many chunks the segment starting at c[0] of the list c[0..n) holds
+ * (n > 0; the list's end ends a segment too), their content's bytes in
+ * *bytes. */
+uint32_t version_seg_len(const struct store *s, const struct version_chunk *c, uint32_t n,
+                         uint64_t *bytes);
 /* Names the segment c[0..n). */
 void version_seg_name(const struct store *s, const struct version_chunk *c, uint32_t n,
                       uint8_t id[CHUNK_ID_BYTES]);

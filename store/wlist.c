@@ -136,13 +136,9 @@ int wl_adopt(struct store *s, struct wlist *l, const struct version *v)
     } else {
         /* cut as the store would cut it; each segment a copy, held */
         uint32_t from = 0;
-        uint64_t bytes = 0;
-        for (uint32_t i = 0; rc == 0 && i < v->nchunks; i++) {
-            bytes += v->chunks[i].len;
-            if (i + 1 < v->nchunks && !version_seg_cut(s, v->chunks[i].id, i + 1 - from, bytes))
-                continue;
-            bytes = 0;
-            uint32_t n = i + 1 - from;
+        while (rc == 0 && from < v->nchunks) {
+            uint64_t bytes;
+            uint32_t n = version_seg_len(s, v->chunks + from, v->nchunks - from, &bytes);
             struct version_chunk *c = malloc((size_t)n * sizeof *c);
             if (c)
                 memcpy(c, v->chunks + from, (size_t)n * sizeof *c);
@@ -153,10 +149,10 @@ int wl_adopt(struct store *s, struct wlist *l, const struct version *v)
             } else if ((rc = segs_room(&seg, &cap, nseg + 1)) != 0) {
                 buf_free(b);
             } else {
-                struct wl_seg g = {.g = {.n = n, .bytes = b->off[n]}, .buf = b};
+                struct wl_seg g = {.g = {.n = n, .bytes = bytes}, .buf = b};
                 seg[nseg++] = g;
             }
-            from = i + 1;
+            from += n;
         }
     }
     if (rc) {

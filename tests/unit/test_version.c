@@ -256,21 +256,12 @@ static int segs_of(const struct version_chunk *c, uint32_t n, struct version *v)
     ck_assert_int_eq(store_txn_begin(t.s, 0, &txn), 0);
     v->segs = calloc(n, sizeof *v->segs);
     v->nsegs = 0;
-    uint32_t from = 0;
-    uint64_t bytes = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        bytes += c[i].len;
-        if (i + 1 < n && !version_seg_cut(t.s, c[i].id, i + 1 - from, bytes))
-            continue;
-        bytes = 0;
+    for (uint32_t from = 0; from < n;) {
         struct version_seg *g = &v->segs[v->nsegs++];
-        g->n = i + 1 - from;
-        g->bytes = 0;
-        for (uint32_t j = from; j <= i; j++)
-            g->bytes += c[j].len;
+        g->n = version_seg_len(t.s, c + from, n - from, &g->bytes);
         version_seg_name(t.s, c + from, g->n, g->id);
         ck_assert_int_eq(version_seg_put(t.s, txn, c + from, g->n, g->id), 0);
-        from = i + 1;
+        from += g->n;
     }
     ck_assert_int_eq(store_txn_commit(t.s, txn), 0);
     return (int)v->nsegs;
